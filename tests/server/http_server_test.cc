@@ -203,6 +203,14 @@ TEST_CASE("keep-alive, pipelining and Connection: close", "[http]") {
     CHECK(c.Read().status == 200);
     CHECK(c.Read().status == 404);
     CHECK(c.Read().body.find("etcdserver") != std::string::npos);
+    // A burst of pipelined requests in one write is answered completely and in order.
+    std::string burst;
+    for (int i = 0; i < 200; ++i)
+      burst += i % 2 == 0 ? "GET /livez HTTP/1.1\r\n\r\n" : "GET /x HTTP/1.1\r\n\r\n";
+    c.Send(burst);
+    int in_order = 0;
+    for (int i = 0; i < 200; ++i) in_order += c.Read().status == (i % 2 == 0 ? 200 : 404) ? 1 : 0;
+    CHECK(in_order == 200);
   }
   {
     Client c(f.http.port());
