@@ -190,7 +190,8 @@ TEST_CASE("numbers are parsed like Go's strconv with base 0", "[config]") {
               "invalid value \"18446744073709551616\" for flag -snapshot-count: value out of range",
               2);
   ExpectError(Args({"--max-concurrent-streams=4294967296"}),
-              "invalid value \"4294967296\" for flag -max-concurrent-streams: value out of range",
+              "invalid value \"4294967296\" for flag -max-concurrent-streams: "
+              "strconv.ParseUint: parsing \"4294967296\": value out of range",
               2);
   ExpectError(Args({"--quota-backend-bytes=9223372036854775808"}),
               "invalid value \"9223372036854775808\" for flag -quota-backend-bytes: value out of "
