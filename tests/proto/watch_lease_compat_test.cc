@@ -271,7 +271,7 @@ TEST_CASE("Watch stream round trip: create options, events, ids, progress, cance
   CHECK(status.error_code() == StatusCode::CANCELLED);
 }
 
-TEST_CASE("Watch fragment splits a large catch-up response; without it, one response",
+TEST_CASE("Watch fragment splits a large catch-up response, without it one response comes",
           "[compat][watch]") {
   // Goal: WatchCreateRequest.fragment (8) is honoured and WatchResponse.fragment (7) marks
   // every part but the last, once a response exceeds the 2 MiB send limit with >= 2 events.
