@@ -43,6 +43,7 @@ Status Engine::Open(const std::string& dir, const EngineOptions& options,
   r.db_options.paranoid_checks = true;
   r.db_options.max_background_jobs = 2;
   r.db_options.keep_log_file_num = 4;
+  r.db_options.max_total_wal_size = options.max_total_wal_bytes;
   r.db_options.max_manifest_file_size = 64u << 20;
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);

@@ -29,6 +29,9 @@ struct EngineOptions {
   size_t block_cache_bytes = 32u << 20;
   // Memtable size per family (bytes).
   size_t write_buffer_bytes = 16u << 20;
+  // WAL size that forces a flush of the column families still holding old WAL data. The meta
+  // family gets a tiny write per apply batch and would otherwise pin every WAL file.
+  uint64_t max_total_wal_bytes = 64u << 20;
   // Read every SST file's checksums when opening (detects corruption up front instead of on the
   // first read that touches the damaged block).
   bool verify_checksums_on_open = true;
