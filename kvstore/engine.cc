@@ -46,9 +46,14 @@ Status Engine::Open(const std::string& dir, const EngineOptions& options,
   r.db_options.max_total_wal_size = options.max_total_wal_bytes;
   r.db_options.max_manifest_file_size = 64u << 20;
   rocksdb::BlockBasedTableOptions table;
-  table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  // Few shards: a shard must hold the biggest block we cache. Index and filter blocks are
+  // partitioned so that big SST files never need one huge block per lookup.
+  table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes, /*num_shard_bits=*/4);
   table.cache_index_and_filter_blocks = true;
   table.pin_l0_filter_and_index_blocks_in_cache = true;
+  table.pin_top_level_index_and_filter = true;
+  table.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
+  table.partition_filters = true;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   table.format_version = 5;
   r.cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
