@@ -81,8 +81,8 @@ struct WatchableStore::Watcher {
   bool events_since_tick = false;
   size_t slot = 0;  // index in the WatcherSet holding it
 
-  int64_t scratch_rev = 0;  // OnRevision: revision `scratch` belongs to
-  std::vector<const mvccpb::Event*> scratch;
+  int64_t scratch_rev = 0;        // OnRevision: revision `scratch` belongs to
+  std::vector<uint32_t> scratch;  // OnRevision: indexes of this revision's events it gets
 };
 
 struct WatchableStore::StreamEntry {
@@ -128,24 +128,22 @@ size_t QueuedEventBytes(WatchStreamState& s) {
   return s.event_bytes;
 }
 
-// Queues all of `parts` or none (the parts of one revision stay together). *pushed tells which.
-bool TryPushEvents(WatchStreamState& s, std::vector<etcdserverpb::WatchResponse>&& parts,
+// Moves all of *parts into the queue or none (the parts of one revision stay together);
+// *pushed tells which.
+bool TryPushEvents(WatchStreamState& s, std::vector<etcdserverpb::WatchResponse>* parts,
                    size_t bytes_max, bool* pushed) {
-  std::vector<size_t> sizes;
-  sizes.reserve(parts.size());
   size_t total = 0;
-  for (const auto& p : parts) {
-    sizes.push_back(p.ByteSizeLong());
-    total += sizes.back();
-  }
+  for (const auto& p : *parts) total += p.ByteSizeLong();
   std::lock_guard<std::mutex> lock(s.mu);
   if (s.event_bytes != 0 && s.event_bytes + total > bytes_max) {
     *pushed = false;
     return false;
   }
   const bool was_empty = s.queue.empty();
-  for (size_t i = 0; i < parts.size(); ++i) {
-    s.queue.push_back({std::move(parts[i]), sizes[i], false});
+  for (auto& p : *parts) {
+    // Computed just above and p is unchanged since (protobuf caps messages below 2 GiB).
+    const auto bytes = static_cast<size_t>(p.GetCachedSize());
+    s.queue.push_back({std::move(p), bytes, false});
   }
   s.event_bytes += total;
   *pushed = true;
@@ -459,41 +457,33 @@ void WatchableStore::Prepare(const Watcher& w, mvccpb::Event* ev) {
   }
 }
 
-std::vector<etcdserverpb::WatchResponse> WatchableStore::BuildEventResponses(
-    const Watcher& w, int64_t header_revision, std::vector<mvccpb::Event>&& events) const {
-  std::vector<etcdserverpb::WatchResponse> parts;
-  etcdserverpb::WatchResponse base;
-  base.mutable_header()->set_revision(header_revision);
-  base.set_watch_id(w.watch_id);
-
-  bool split = false;
-  if (w.fragment && events.size() >= 2) {
-    size_t total = base.ByteSizeLong();
-    for (const auto& ev : events) total += EncodedEventBytes(ev);
-    split = total >= options_.fragment_bytes_threshold;
-  }
-  if (!split) {
-    parts.push_back(std::move(base));
-    for (auto& ev : events) *parts.back().add_events() = std::move(ev);
-    return parts;
+void WatchableStore::AppendParts(const Watcher& w, etcdserverpb::WatchResponse&& whole,
+                                 std::vector<etcdserverpb::WatchResponse>* parts) const {
+  if (!w.fragment || whole.events_size() < 2 ||
+      whole.ByteSizeLong() < options_.fragment_bytes_threshold) {
+    parts->push_back(std::move(whole));
+    return;
   }
   // Greedy packing: a part takes events while it stays below the threshold (a single event may
   // exceed it on its own). Every part but the last carries fragment=true.
+  etcdserverpb::WatchResponse base;
+  *base.mutable_header() = whole.header();
+  base.set_watch_id(w.watch_id);
   base.set_fragment(true);
   const size_t base_bytes = base.ByteSizeLong();
+  const size_t first = parts->size();
   size_t part_bytes = 0;
-  for (auto& ev : events) {
+  for (auto& ev : *whole.mutable_events()) {
     const size_t ev_bytes = EncodedEventBytes(ev);
-    if (parts.empty() || (parts.back().events_size() > 0 &&
-                          part_bytes + ev_bytes >= options_.fragment_bytes_threshold)) {
-      parts.push_back(base);
+    if (parts->size() == first || (parts->back().events_size() > 0 &&
+                                   part_bytes + ev_bytes >= options_.fragment_bytes_threshold)) {
+      parts->push_back(base);
       part_bytes = base_bytes;
     }
-    *parts.back().add_events() = std::move(ev);
+    *parts->back().add_events() = std::move(ev);
     part_bytes += ev_bytes;
   }
-  parts.back().set_fragment(false);
-  return parts;
+  parts->back().set_fragment(false);
 }
 
 void WatchableStore::OnRevision(int64_t revision, const std::vector<mvccpb::Event>& events) {
@@ -506,6 +496,8 @@ void WatchableStore::OnRevision(int64_t revision, const std::vector<mvccpb::Even
     observed_rev_ = revision;
 
     touched_.clear();
+    KV_CHECK(events.size() < UINT32_MAX, "%zu events in one revision", events.size());
+    uint32_t ev_index = 0;
     const auto visit = [&](const WatcherSet& set, const mvccpb::Event& ev) {
       for (Watcher* w : set.items()) {
         if (w->next_rev > revision || !Wants(*w, ev)) continue;
@@ -514,7 +506,7 @@ void WatchableStore::OnRevision(int64_t revision, const std::vector<mvccpb::Even
           w->scratch.clear();
           touched_.push_back(w);
         }
-        w->scratch.push_back(&ev);
+        w->scratch.push_back(ev_index);
       }
     };
     for (const auto& ev : events) {
@@ -531,20 +523,34 @@ void WatchableStore::OnRevision(int64_t revision, const std::vector<mvccpb::Even
            ++it) {
         if (RangeContains(it->first.first, it->first.second, k)) visit(it->second, ev);
       }
+      ++ev_index;
+    }
+    if (touched_.empty()) return;
+
+    // The two shapes a watcher can get each event in, made once per revision.
+    plain_events_.assign(events.begin(), events.end());
+    prev_events_.assign(events.begin(), events.end());
+    for (size_t i = 0; i < events.size(); ++i) {
+      plain_events_[i].clear_prev_kv();
+      const auto& kv = prev_events_[i].kv();
+      const bool create =
+          prev_events_[i].type() == mvccpb::Event::PUT && kv.create_revision() == kv.mod_revision();
+      if (create) prev_events_[i].clear_prev_kv();  // a create has no previous state
     }
 
     for (Watcher* w : touched_) {
-      std::vector<mvccpb::Event> mine;
-      mine.reserve(w->scratch.size());
-      for (const mvccpb::Event* ev : w->scratch) {
-        mine.push_back(*ev);
-        Prepare(*w, &mine.back());
-      }
+      const auto& source = w->prev_kv ? prev_events_ : plain_events_;
+      etcdserverpb::WatchResponse r;
+      r.mutable_header()->set_revision(revision);
+      r.set_watch_id(w->watch_id);
+      r.mutable_events()->Reserve(static_cast<int>(w->scratch.size()));
+      for (uint32_t i : w->scratch) *r.add_events() = source[i];
       w->scratch.clear();
+      parts_.clear();
+      AppendParts(*w, std::move(r), &parts_);
       bool pushed = false;
       const bool notify =
-          TryPushEvents(*w->stream->state, BuildEventResponses(*w, revision, std::move(mine)),
-                        options_.stream_event_bytes_max, &pushed);
+          TryPushEvents(*w->stream->state, &parts_, options_.stream_event_bytes_max, &pushed);
       if (pushed) {
         w->next_rev = revision + 1;
         w->events_since_tick = true;
@@ -558,6 +564,8 @@ void WatchableStore::OnRevision(int64_t revision, const std::vector<mvccpb::Even
       }
     }
     touched_.clear();
+    plain_events_.clear();
+    prev_events_.clear();
   }
   RunNotifies(notifies);
 }
@@ -626,18 +634,19 @@ SyncResult WatchableStore::SyncStep(size_t max_events) {
       result.events_read += read.size();
       budget -= std::min(budget, read.size());
 
-      std::vector<mvccpb::Event> mine;
-      mine.reserve(read.size());
+      etcdserverpb::WatchResponse r;
+      r.mutable_header()->set_revision(observed_rev_);
+      r.set_watch_id(w->watch_id);
       for (auto& ev : read) {
         if (!Wants(*w, ev)) continue;
         Prepare(*w, &ev);
-        mine.push_back(std::move(ev));
+        *r.add_events() = std::move(ev);
       }
-      if (!mine.empty()) {
+      if (r.events_size() > 0) {
+        parts_.clear();
+        AppendParts(*w, std::move(r), &parts_);
         bool pushed = false;
-        const bool notify =
-            TryPushEvents(state, BuildEventResponses(*w, observed_rev_, std::move(mine)),
-                          options_.stream_event_bytes_max, &pushed);
+        const bool notify = TryPushEvents(state, &parts_, options_.stream_event_bytes_max, &pushed);
         if (!pushed) continue;  // retried from the same revision later
         if (notify) notifies.push_back(w->stream->state);
         w->events_since_tick = true;

@@ -177,9 +177,10 @@ class WatchableStore : public HistoryObserver {
   void RemoveSynced(Watcher* w);
   void RemoveWatcher(Watcher* w);
   void CancelCompacted(Watcher* w, int64_t compact_revision, PendingNotifies* notifies);
-  // Builds the response(s) of `events` (already filtered) for w, fragmenting when asked.
-  std::vector<etcdserverpb::WatchResponse> BuildEventResponses(
-      const Watcher& w, int64_t header_revision, std::vector<mvccpb::Event>&& events) const;
+  // Appends `whole` (w's events of one delivery) to *parts, split into fragments when w asked
+  // for them and it reaches fragment_bytes_threshold with >= 2 events.
+  void AppendParts(const Watcher& w, etcdserverpb::WatchResponse&& whole,
+                   std::vector<etcdserverpb::WatchResponse>* parts) const;
   // Selects the events of one revision that w delivers (filters, prev_kv), in order.
   static bool Wants(const Watcher& w, const mvccpb::Event& ev);
   static void Prepare(const Watcher& w, mvccpb::Event* ev);
@@ -205,7 +206,11 @@ class WatchableStore : public HistoryObserver {
   size_t prefix_len_max_ = 0;  // longest prefix ever registered: bounds the per-event probing
   WatcherSet unsynced_;
   size_t sync_cursor_ = 0;
-  std::vector<Watcher*> touched_;  // OnRevision scratch: watchers with events this revision
+  // Scratch reused under mu_ so that the per-watcher path allocates little.
+  std::vector<Watcher*> touched_;                   // watchers with events this revision
+  std::vector<mvccpb::Event> plain_events_;         // this revision's events without prev_kv
+  std::vector<mvccpb::Event> prev_events_;          // ... with prev_kv (none on creates)
+  std::vector<etcdserverpb::WatchResponse> parts_;  // responses of one watcher's delivery
 
   std::atomic<uint64_t> events_sent_{0};
   std::atomic<uint64_t> responses_sent_{0};

@@ -7,7 +7,9 @@
 // Usage: storage_bench [--keys N] [--keys-1k N] [--batch N] [--point-reads N]
 //                      [--prefix-reads N] [--watchers N] [--watch-revisions N] [--dir DIR]
 #include <stdlib.h>
+#include <time.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -51,6 +53,22 @@ double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
 }
 
+// CPU seconds used by the whole process so far. The machine may be shared, so rates are also
+// given per CPU second, which depends much less on what else runs.
+double CpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+// A stopwatch for wall and CPU time.
+struct Timer {
+  Clock::time_point wall0 = Clock::now();
+  double cpu0 = CpuSeconds();
+  double wall() const { return Seconds(wall0); }
+  double cpu() const { return CpuSeconds() - cpu0; }
+};
+
 // Resident set size in bytes (VmRSS of /proc/self/status).
 int64_t RssBytes() {
   std::ifstream in("/proc/self/status");
@@ -87,11 +105,10 @@ Opened Open(const std::string& dir) {
   return o;
 }
 
-// Applies `reqs` in batches; returns seconds spent.
-double ApplyAll(Opened& o, const std::vector<kvdpb::InternalRequest>& reqs, uint64_t batch) {
+// Applies `reqs` in batches of `batch` entries.
+void ApplyAll(Opened& o, const std::vector<kvdpb::InternalRequest>& reqs, uint64_t batch) {
   std::vector<kvstore::ApplyEntry> entries;
   std::vector<kvstore::ApplyResult> results;
-  const auto t0 = Clock::now();
   for (size_t i = 0; i < reqs.size(); i += batch) {
     entries.clear();
     results.clear();
@@ -100,34 +117,42 @@ double ApplyAll(Opened& o, const std::vector<kvdpb::InternalRequest>& reqs, uint
     Check(o.store->Apply(entries, 0, &results), "apply");
     for (const auto& r : results) Check(r.status, "put");
   }
-  return Seconds(t0);
 }
 
-// Loads `n` keys with `value_bytes` values; returns puts/s. Requests are built in chunks so the
-// request vector does not dominate the RSS figure.
-double LoadPuts(Opened& o, uint64_t n, size_t value_bytes, uint64_t batch) {
+// Loads `n` keys with random (incompressible) `value_bytes` values; adds the wall and CPU
+// seconds of the applies to *wall_s / *cpu_s. Requests are built in chunks so that the request
+// vector does not dominate the RSS figure.
+void LoadPuts(Opened& o, uint64_t n, size_t value_bytes, uint64_t batch, double* wall_s,
+              double* cpu_s) {
   std::mt19937_64 rng(1);
   std::string value(value_bytes, 'x');
-  double seconds = 0;
   const uint64_t chunk = 65536;
   std::vector<kvdpb::InternalRequest> reqs;
   for (uint64_t base = 0; base < n; base += chunk) {
     reqs.clear();
     for (uint64_t i = base; i < n && i < base + chunk; ++i) {
-      for (size_t b = 0; b < value.size(); b += 8) value[b] = static_cast<char>('a' + rng() % 26);
+      for (size_t b = 0; b < value.size(); b += 8) {
+        const uint64_t x = rng();
+        std::memcpy(&value[b], &x, std::min<size_t>(8, value.size() - b));
+      }
       kvdpb::InternalRequest r;
       r.mutable_put()->set_key(KeyOf(i));
       r.mutable_put()->set_value(value);
       reqs.push_back(std::move(r));
     }
-    seconds += ApplyAll(o, reqs, batch);
+    Timer t;
+    ApplyAll(o, reqs, batch);
+    *wall_s += t.wall();
+    *cpu_s += t.cpu();
   }
-  return static_cast<double>(n) / seconds;
 }
 
+// A rate (count per wall second and per CPU second) or, with wall_s = 0, a plain value.
 struct Row {
   std::string name;
-  double value;
+  double count;
+  double wall_s;
+  double cpu_s;
   std::string unit;
 };
 
@@ -177,30 +202,34 @@ int main(int argc, char** argv) {
   {
     const int64_t rss0 = RssBytes();
     Opened o = Open(c.dir + "/v256");
-    rows.push_back({"put 256 B values", LoadPuts(o, c.keys, 256, c.batch), "puts/s"});
+    double wall = 0;
+    double cpu = 0;
+    LoadPuts(o, c.keys, 256, c.batch, &wall, &cpu);
+    rows.push_back({"put 256 B values", static_cast<double>(c.keys), wall, cpu, "puts/s"});
     const int64_t rss1 = RssBytes();
     Check(o.engine->CompactAll(), "flush+compact");
     const int64_t disk = DirBytes(c.dir + "/v256");
     const double n = static_cast<double>(c.keys);
     rows.push_back({"memory per key (RSS delta, " + std::to_string(c.keys) + " keys)",
-                    static_cast<double>(rss1 - rss0) / n, "bytes/key"});
+                    static_cast<double>(rss1 - rss0) / n, 0, 0, "bytes/key"});
     rows.push_back({"disk per key (after compaction, " + std::to_string(c.keys) + " keys)",
-                    static_cast<double>(disk) / n, "bytes/key"});
+                    static_cast<double>(disk) / n, 0, 0, "bytes/key"});
 
     std::mt19937_64 rng(2);
     etcdserverpb::RangeRequest req;
     etcdserverpb::RangeResponse resp;
-    auto t0 = Clock::now();
+    Timer t;
     for (uint64_t i = 0; i < c.point_reads; ++i) {
       req.set_key(KeyOf(rng() % c.keys));
       resp.Clear();
       Check(o.store->Range(req, &resp), "range");
       if (resp.kvs_size() != 1) Die("point range found no key");
     }
-    rows.push_back({"point range", static_cast<double>(c.point_reads) / Seconds(t0), "ranges/s"});
+    rows.push_back(
+        {"point range", static_cast<double>(c.point_reads), t.wall(), t.cpu(), "ranges/s"});
 
     // Prefixes "key/NNNNNN" cover 100 keys each.
-    t0 = Clock::now();
+    t = Timer();
     uint64_t kvs = 0;
     for (uint64_t i = 0; i < c.prefix_reads; ++i) {
       const std::string p = KeyOf((rng() % (c.keys / 100)) * 100).substr(0, 10);
@@ -211,15 +240,18 @@ int main(int argc, char** argv) {
       kvs += static_cast<uint64_t>(resp.kvs_size());
     }
     req.clear_range_end();
-    rows.push_back(
-        {"prefix range (100 keys)", static_cast<double>(c.prefix_reads) / Seconds(t0), "ranges/s"});
+    rows.push_back({"prefix range (100 keys)", static_cast<double>(c.prefix_reads), t.wall(),
+                    t.cpu(), "ranges/s"});
     if (kvs != c.prefix_reads * 100) Die("prefix ranges returned " + std::to_string(kvs) + " kvs");
   }
 
   // 2. 1 KiB puts on a fresh store.
   if (c.keys_1k > 0) {
     Opened o = Open(c.dir + "/v1k");
-    rows.push_back({"put 1 KiB values", LoadPuts(o, c.keys_1k, 1024, c.batch), "puts/s"});
+    double wall = 0;
+    double cpu = 0;
+    LoadPuts(o, c.keys_1k, 1024, c.batch, &wall, &cpu);
+    rows.push_back({"put 1 KiB values", static_cast<double>(c.keys_1k), wall, cpu, "puts/s"});
   }
 
   // 3. Watch fan-out: c.watchers watchers on one prefix (100 per stream), one put per revision
@@ -249,7 +281,7 @@ int main(int argc, char** argv) {
     std::vector<kvdpb::InternalRequest> reqs(1);
     reqs[0].mutable_put()->set_key("cfg/service/timeout");
     uint64_t events = 0;
-    const auto t0 = Clock::now();
+    Timer t;
     for (uint64_t r = 0; r < c.watch_revisions; ++r) {
       reqs[0].mutable_put()->set_value(std::to_string(r));
       ApplyAll(o, reqs, 1);
@@ -260,13 +292,14 @@ int main(int argc, char** argv) {
         for (const auto& resp : out) events += static_cast<uint64_t>(resp.events_size());
       }
     }
-    const double secs = Seconds(t0);
+    const double wall = t.wall();
+    const double cpu = t.cpu();
     if (events != c.watchers * c.watch_revisions) Die("watch: events lost");
     rows.push_back(
         {"watch events delivered (" + std::to_string(c.watchers) + " watchers, 1 prefix)",
-         static_cast<double>(events) / secs, "events/s"});
-    rows.push_back({"watch revisions fanned out", static_cast<double>(c.watch_revisions) / secs,
-                    "revisions/s"});
+         static_cast<double>(events), wall, cpu, "events/s"});
+    rows.push_back({"watch revisions fanned out (put + fan-out + poll)",
+                    static_cast<double>(c.watch_revisions), wall, cpu, "revisions/s"});
     o.store->SetObserver(nullptr);
     streams.clear();
   }
@@ -280,11 +313,17 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(c.batch), static_cast<unsigned long long>(c.point_reads),
       static_cast<unsigned long long>(c.prefix_reads), static_cast<unsigned long long>(c.watchers),
       static_cast<unsigned long long>(c.watch_revisions), Seconds(t_start));
-  std::printf("| %-58s | %14s | %-11s |\n", "measure", "value", "unit");
-  std::printf("|%s|%s|%s|\n", std::string(60, '-').c_str(), std::string(16, '-').c_str(),
-              std::string(13, '-').c_str());
+  std::printf("| %-58s | %12s | %12s | %-11s |\n", "measure", "per wall s", "per CPU s", "unit");
+  std::printf("|%s|%s|%s|%s|\n", std::string(60, '-').c_str(), std::string(14, '-').c_str(),
+              std::string(14, '-').c_str(), std::string(13, '-').c_str());
   for (const auto& r : rows) {
-    std::printf("| %-58s | %14.0f | %-11s |\n", r.name.c_str(), r.value, r.unit.c_str());
+    if (r.wall_s == 0) {
+      std::printf("| %-58s | %12.0f | %12s | %-11s |\n", r.name.c_str(), r.count, "",
+                  r.unit.c_str());
+    } else {
+      std::printf("| %-58s | %12.0f | %12.0f | %-11s |\n", r.name.c_str(), r.count / r.wall_s,
+                  r.count / r.cpu_s, r.unit.c_str());
+    }
   }
   if (own_dir) {
     std::error_code ec;
