@@ -160,6 +160,10 @@ Status WatchStream::HandleRequest(const etcdserverpb::WatchRequest& request) {
   return store_->HandleRequest(id_, request);
 }
 
+Status WatchStream::RejectCreate(const std::string& cancel_reason) {
+  return store_->RejectCreate(id_, cancel_reason);
+}
+
 size_t WatchStream::Poll(size_t max_responses, std::vector<etcdserverpb::WatchResponse>* out) {
   const size_t first = out->size();
   {
@@ -297,6 +301,31 @@ Status WatchableStore::HandleRequest(uint64_t stream_id, const etcdserverpb::Wat
   }
   RunNotifies(notifies);
   return st;
+}
+
+Status WatchableStore::RejectCreate(uint64_t stream_id, const std::string& cancel_reason) {
+  PendingNotifies notifies;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = streams_.find(stream_id);
+    KV_CHECK(it != streams_.end(), "request on closed stream %llu",
+             static_cast<unsigned long long>(stream_id));
+    StreamEntry& stream = *it->second;
+    if (!HasControlRoom(*stream.state, options_.stream_control_responses_max)) {
+      return {Code::kResourceExhausted, "kvd: watch stream has too many unread responses (max " +
+                                            std::to_string(options_.stream_control_responses_max) +
+                                            ")"};
+    }
+    etcdserverpb::WatchResponse r;
+    r.mutable_header()->set_revision(observed_rev_);
+    r.set_created(true);
+    r.set_canceled(true);
+    r.set_watch_id(-1);
+    r.set_cancel_reason(cancel_reason);
+    if (PushControl(*stream.state, std::move(r), true)) notifies.push_back(stream.state);
+  }
+  RunNotifies(notifies);
+  return Status::Ok();
 }
 
 Status WatchableStore::CreateWatcher(StreamEntry& stream,

@@ -92,6 +92,12 @@ class WatchStream {
   // should end the stream); InvalidArgument for a request with no request_union set.
   [[nodiscard]] Status HandleRequest(const etcdserverpb::WatchRequest& request);
 
+  // Answers a create_request the server refused itself (e.g. "etcdserver: permission denied")
+  // with etcd's rejection shape {created, canceled, watch_id -1, cancel_reason}, queued in order
+  // with every other response so that clients' FIFO matching of creates stays right. Errors as
+  // HandleRequest (ResourceExhausted).
+  [[nodiscard]] Status RejectCreate(const std::string& cancel_reason);
+
   // Moves up to `max_responses` queued responses, oldest first, to the end of *out and returns
   // how many. Headers are completed by the store's header_filler here.
   size_t Poll(size_t max_responses, std::vector<etcdserverpb::WatchResponse>* out);
@@ -168,6 +174,7 @@ class WatchableStore : public HistoryObserver {
   using PendingNotifies = std::vector<std::shared_ptr<WatchStreamState>>;
 
   Status HandleRequest(uint64_t stream_id, const etcdserverpb::WatchRequest& request);
+  Status RejectCreate(uint64_t stream_id, const std::string& cancel_reason);
   void CloseStream(uint64_t stream_id);
 
   // All private helpers below require mu_ held.

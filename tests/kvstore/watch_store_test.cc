@@ -74,6 +74,25 @@ TEST_CASE("watch create: duplicate id and empty range give created+canceled with
   CHECK(f.store.Metrics().watchers == 1);
 }
 
+TEST_CASE("watch create: server-side rejections keep FIFO order with other creates", "[watch]") {
+  // Goal: RejectCreate queues etcd's rejection shape between the neighbouring creates' answers.
+  Fixture f;
+  auto s = f.Open();
+  REQUIRE(s->HandleRequest(CreateReq({.key = "a"})).ok());
+  REQUIRE(s->RejectCreate("etcdserver: permission denied").ok());
+  REQUIRE(s->HandleRequest(CreateReq({.key = "b"})).ok());
+  auto rs = Drain(*s);
+  REQUIRE(rs.size() == 3);
+  CHECK(rs[0].watch_id() == 0);
+  CHECK(rs[1].created());
+  CHECK(rs[1].canceled());
+  CHECK(rs[1].watch_id() == -1);
+  CHECK(rs[1].cancel_reason() == "etcdserver: permission denied");
+  CHECK(rs[1].header().revision() == 1);
+  CHECK(rs[2].watch_id() == 1);
+  CHECK(f.store.Metrics().watchers == 2);
+}
+
 TEST_CASE("watch create: an empty key means \"\\0\"", "[watch]") {
   // Goal: key "" with range_end "\0" watches every key; key "" alone watches the key "\0".
   Fixture f;
