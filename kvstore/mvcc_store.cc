@@ -336,9 +336,9 @@ struct MvccStore::Impl {
   // Apply-thread state.
   int64_t pending_rev = 1;
   int64_t pending_compact = 0;
-  int64_t compact_phys = 0;           // revision whose physical compaction is complete
-  std::optional<std::string> cursor;  // next user key for CompactStep (none = from the start)
-  bool rev_cf_compacted = false;      // the rev CF range delete for pending_compact was written
+  std::atomic<int64_t> compact_phys{0};  // revision whose physical compaction is complete
+  std::optional<std::string> cursor;     // next user key for CompactStep (none = from the start)
+  bool rev_cf_compacted = false;         // the rev CF range delete for pending_compact was written
   bool poisoned = false;
   rocksdb::WriteBatchWithIndex* wb = nullptr;  // the batch being built by Apply
 
@@ -443,7 +443,9 @@ struct MvccStore::Impl {
     if (limit > 0) ++limit;  // one extra to learn `more`
     int64_t count = 0;
     std::vector<Version> found;
-    const bool want_value = !r.keys_only() && !r.count_only();
+    // Sorting by value needs values even for keys_only (etcd drops them after sorting).
+    const bool want_value =
+        !r.count_only() && (!r.keys_only() || r.sort_target() == RangeRequest::VALUE);
     Status s =
         ScanLive(v, KeyRange{r.key(), r.range_end()}, at, want_value, [&](const Version& ver) {
           ++count;
@@ -1010,7 +1012,6 @@ int64_t MvccStore::CurrentRevision() const { return current_rev_.load(); }
 int64_t MvccStore::CompactRevision() const { return compact_rev_.load(); }
 
 bool MvccStore::PhysicalCompactionDone() const {
-  // Only meaningful on the apply thread, where compact_phys changes.
   return impl_->compact_phys >= compact_rev_.load();
 }
 
@@ -1447,8 +1448,9 @@ class CheckpointReader {
 
   Status Bytes(size_t n, std::string* out, bool track = true) {
     out->resize(n);
-    if (n > 0) f_.read(out->data(), static_cast<std::streamsize>(n));
-    if (static_cast<size_t>(f_.gcount()) != n || (n > 0 && !f_)) return Bad("truncated");
+    if (n == 0) return Status::Ok();
+    f_.read(out->data(), static_cast<std::streamsize>(n));
+    if (!f_ || static_cast<size_t>(f_.gcount()) != n) return Bad("truncated");
     if (track) crc_ = codec::Crc32c(crc_, *out);
     return Status::Ok();
   }
@@ -1538,8 +1540,7 @@ Status ParseCheckpoint(
 
 }  // namespace
 
-Status MvccStore::RestoreCheckpointFile(const std::string& path) {
-  Impl& m = *impl_;
+Status MvccStore::RestoreCheckpoint(Engine* engine, const std::string& path) {
   std::vector<std::string> families;
   // Pass 1: verify everything before touching the store.
   if (Status s = ParseCheckpoint(path, &families, nullptr); !s.ok()) return s;
@@ -1551,25 +1552,25 @@ Status MvccStore::RestoreCheckpointFile(const std::string& path) {
   }
   rocksdb::WriteOptions sync;
   sync.sync = true;
-  rocksdb::DB* db = m.db();
+  rocksdb::DB* db = engine->db();
   if (Status s = FromRocks(db->Put(sync, db->DefaultColumnFamily(), kRestoreMarker, path),
                            "write restore marker");
       !s.ok()) {
     return s;
   }
   for (const auto& f : ours) {
-    if (Status s = m.engine->RecreateColumnFamily(f); !s.ok()) return s;
+    if (Status s = engine->RecreateColumnFamily(f); !s.ok()) return s;
   }
-  m.BindHandles();
   rocksdb::WriteBatch wb;
   auto write = [&]() -> Status {
     Status s = FromRocks(db->Write(rocksdb::WriteOptions(), &wb), "restore batch");
     wb.Clear();
     return s;
   };
+  // Pass 2: load. A crash from here on leaves the marker, which Open reports.
   Status s = ParseCheckpoint(path, &families,
                              [&](size_t fam, const std::string& k, const std::string& v) -> Status {
-                               KV_CHECK(wb.Put(m.engine->Cf(families[fam]), k, v).ok(), "wb");
+                               KV_CHECK(wb.Put(engine->Cf(families[fam]), k, v).ok(), "wb");
                                if (wb.GetDataSize() >= kRestoreBatchBytes) return write();
                                return Status::Ok();
                              });
@@ -1579,6 +1580,15 @@ Status MvccStore::RestoreCheckpointFile(const std::string& path) {
     s = FromRocks(db->Delete(sync, db->DefaultColumnFamily(), kRestoreMarker),
                   "clear restore marker");
   }
+  return s;
+}
+
+Status MvccStore::RestoreCheckpointFile(const std::string& path) {
+  Impl& m = *impl_;
+  std::vector<std::string> families;
+  if (Status s = ParseCheckpoint(path, &families, nullptr); !s.ok()) return s;
+  Status s = RestoreCheckpoint(m.engine, path);
+  m.BindHandles();
   if (!s.ok()) {
     m.poisoned = true;
     return s;
