@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <string_view>
+#include <tuple>
 #include <utility>
 
 namespace kvstore {
@@ -628,6 +629,9 @@ SyncResult WatchableStore::SyncStep(size_t max_events) {
 
     const int64_t compact = history_->CompactRevision();
     size_t budget = max_events;
+    // Reads done in this step, for watchers that need exactly the same one.
+    using ReadKey = std::tuple<std::string, std::string, int64_t, int64_t, bool>;
+    std::map<ReadKey, std::pair<std::vector<mvccpb::Event>, int64_t>> shared;
     size_t visited = 0;
     for (Watcher* w : work) {
       if (budget == 0) break;
@@ -648,20 +652,31 @@ SyncResult WatchableStore::SyncStep(size_t max_events) {
       const int64_t to = std::min(observed_rev_, w->next_rev + options_.catchup_revisions_max - 1);
       std::vector<mvccpb::Event> read;
       int64_t next = 0;
-      Status st = history_->ReadEvents(w->range, w->next_rev, to, budget, w->prev_kv, &read, &next);
-      if (st.code() == Code::kOutOfRange && st == errors::Compacted()) {
-        CancelCompacted(w, history_->CompactRevision(), &notifies);
-        continue;
+      ReadKey rk{w->range.key, w->range.range_end, w->next_rev, to, w->prev_kv};
+      if (auto hit = shared.find(rk); hit != shared.end()) {
+        read = hit->second.first;  // copies: each watcher's events are its own
+        next = hit->second.second;
+        ++result.reads_shared;
+        budget -= std::min(budget, std::max<size_t>(1, read.size() / 8));
+      } else {
+        Status st =
+            history_->ReadEvents(w->range, w->next_rev, to, budget, w->prev_kv, &read, &next);
+        ++result.reads;
+        budget -= std::min(budget, std::max<size_t>(1, read.size()));
+        if (st.code() == Code::kOutOfRange && st == errors::Compacted()) {
+          CancelCompacted(w, history_->CompactRevision(), &notifies);
+          continue;
+        }
+        if (!st.ok()) {
+          if (result.status.ok()) result.status = st;
+          continue;
+        }
+        KV_CHECK(next > w->next_rev && next <= to + 1,
+                 "ReadEvents next_rev %lld outside (%lld, %lld]", static_cast<long long>(next),
+                 static_cast<long long>(w->next_rev), static_cast<long long>(to + 1));
+        result.events_read += read.size();
+        shared.emplace(std::move(rk), std::make_pair(read, next));
       }
-      if (!st.ok()) {
-        if (result.status.ok()) result.status = st;
-        continue;
-      }
-      KV_CHECK(next > w->next_rev && next <= to + 1,
-               "ReadEvents next_rev %lld outside (%lld, %lld]", static_cast<long long>(next),
-               static_cast<long long>(w->next_rev), static_cast<long long>(to + 1));
-      result.events_read += read.size();
-      budget -= std::min(budget, read.size());
 
       etcdserverpb::WatchResponse r;
       r.mutable_header()->set_revision(observed_rev_);

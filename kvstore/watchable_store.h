@@ -69,6 +69,8 @@ struct WatchMetrics {
 // What one SyncStep did.
 struct SyncResult {
   size_t events_read = 0;        // events read from History in this step
+  size_t reads = 0;              // History::ReadEvents calls
+  size_t reads_shared = 0;       // reads reused by another watcher
   size_t watchers_synced = 0;    // watchers that moved back to the synced group
   size_t watchers_unsynced = 0;  // watchers still catching up after the step
   Status status = Status::Ok();  // first History error other than compaction, if any
@@ -140,9 +142,12 @@ class WatchableStore : public HistoryObserver {
   void OnRevision(int64_t revision, const std::vector<mvccpb::Event>& events) override;
   void OnCompacted(int64_t compact_revision) override;
 
-  // Catches unsynced watchers up from History, reading at most about `max_events` events (whole
-  // revisions), cancels those whose next revision was compacted, and moves caught-up watchers
-  // back to synced. Call periodically from one worker thread.
+  // Catches unsynced watchers up from History, cancels those whose next revision was compacted,
+  // and moves caught-up watchers back to synced. Work is bounded by `max_events` units: a
+  // History read costs max(1, events read) (so empty reads are bounded too); watchers needing the
+  // same read as an earlier one in this step (same range, revisions and prev_kv: typical for
+  // victims of one fan-out) reuse it for max(1, events / 8). Call periodically from one worker
+  // thread.
   SyncResult SyncStep(size_t max_events);
 
   // Sends {watch_id, header.revision = current} to every synced progress_notify watcher that got
