@@ -614,6 +614,23 @@ void WatchableStore::OnCompacted(int64_t compact_revision) {
   RunNotifies(notifies);
 }
 
+void WatchableStore::OnHistoryReplaced() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<Watcher*> live;
+  for (auto& [id, stream] : streams_) {
+    for (auto& [watch_id, w] : stream->watchers) {
+      if (w->synced) live.push_back(w.get());
+    }
+  }
+  for (Watcher* w : live) {
+    // A synced watcher has seen everything up to observed_rev_; next_rev is only a lower bound.
+    w->next_rev = std::max(w->next_rev, observed_rev_ + 1);
+    RemoveSynced(w);
+    unsynced_.Insert(w);
+  }
+  observed_rev_ = std::max(observed_rev_, history_->CurrentRevision());
+}
+
 SyncResult WatchableStore::SyncStep(size_t max_events) {
   SyncResult result;
   PendingNotifies notifies;

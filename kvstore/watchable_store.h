@@ -150,6 +150,13 @@ class WatchableStore : public HistoryObserver {
   // thread.
   SyncResult SyncStep(size_t max_events);
 
+  // The History was replaced wholesale (a checkpoint / raft snapshot restored into the MVCC
+  // store) without OnRevision calls for the revisions it skipped. Call it after the restore,
+  // before the next OnRevision, from the apply thread. Every live watcher is moved to unsynced
+  // at its next revision and caught up by SyncStep from the new history (or canceled by
+  // compaction), as etcd's watchableStore.Restore does.
+  void OnHistoryReplaced();
+
   // Sends {watch_id, header.revision = current} to every synced progress_notify watcher that got
   // no events since the previous tick. Call every progress interval (etcd: 10 min).
   void ProgressTick();
