@@ -3,6 +3,7 @@
 #include <google/protobuf/io/coded_stream.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <string_view>
 #include <tuple>
 #include <utility>
@@ -58,8 +59,11 @@ struct WatchStreamState {
   size_t event_bytes = 0;     // guarded by mu: sum of Queued::event_bytes
   size_t client_control = 0;  // guarded by mu: queued responses with client_control
 
+  // Notify runs with no lock held; Close waits for running calls so that none happens after it.
   std::mutex notify_mu;
-  bool closed = false;  // guarded by notify_mu: once true, notify is never called again
+  std::condition_variable notify_done;
+  bool closed = false;       // guarded by notify_mu: once true, notify is not called again
+  int notify_in_flight = 0;  // guarded by notify_mu
   std::function<void()> notify;
 };
 
@@ -235,14 +239,21 @@ void WatchableStore::CloseStream(uint64_t stream_id) {
     state = s.state;
     streams_.erase(it);
   }
-  std::lock_guard<std::mutex> lock(state->notify_mu);
+  std::unique_lock<std::mutex> lock(state->notify_mu);
   state->closed = true;
+  state->notify_done.wait(lock, [&] { return state->notify_in_flight == 0; });
 }
 
 void WatchableStore::RunNotifies(const PendingNotifies& notifies) {
   for (const auto& s : notifies) {
+    {
+      std::lock_guard<std::mutex> lock(s->notify_mu);
+      if (s->closed || !s->notify) continue;
+      ++s->notify_in_flight;
+    }
+    s->notify();
     std::lock_guard<std::mutex> lock(s->notify_mu);
-    if (!s->closed && s->notify) s->notify();
+    if (--s->notify_in_flight == 0) s->notify_done.notify_all();
   }
 }
 

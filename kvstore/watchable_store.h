@@ -133,8 +133,9 @@ class WatchableStore : public HistoryObserver {
   WatchableStore& operator=(const WatchableStore&) = delete;
 
   // Opens a stream. `notify` is called (without internal locks held, on whatever thread added
-  // the responses) when the stream's queue goes from empty to non-empty; it must be cheap and
-  // must not call back into the store. It is never called after the stream is destroyed.
+  // the responses) when the stream's queue goes from empty to non-empty; it must be cheap. It
+  // may call Poll or HandleRequest, but must not destroy its own stream. It is never called
+  // after the stream is destroyed (the destructor waits for a call in progress).
   // Errors: ResourceExhausted when streams_max streams are open.
   [[nodiscard]] Status OpenStream(std::function<void()> notify, std::unique_ptr<WatchStream>* out);
 

@@ -577,6 +577,29 @@ TEST_CASE("watch streams: closing removes watchers and silences notify", "[watch
   CHECK(notified == 2);
 }
 
+TEST_CASE("watch streams: notify runs without locks, so it may poll", "[watch]") {
+  // Goal: a notify callback that drains its stream right away (no deadlock, nothing lost).
+  Fixture f;
+  std::unique_ptr<WatchStream> s;
+  std::vector<etcdserverpb::WatchResponse> got;
+  WatchStream* raw = nullptr;
+  REQUIRE(f.store
+              .OpenStream(
+                  [&] {
+                    while (raw->Poll(16, &got) > 0) {
+                    }
+                  },
+                  &s)
+              .ok());
+  raw = s.get();
+  REQUIRE(s->HandleRequest(CreateReq({.key = "k"})).ok());
+  for (int i = 0; i < 5; ++i) f.history.Put("k", std::to_string(i));
+  REQUIRE(got.size() == 6);
+  CHECK(got[0].created());
+  CHECK(got[5].events(0).kv().value() == "4");
+  CHECK(s->QueuedResponses() == 0);
+}
+
 TEST_CASE("watch index: key, prefix and range watchers match exactly KeyRange::Contains",
           "[watch]") {
   // Goal: the fan-out index agrees with the range definition on edge cases (0xff bytes,
