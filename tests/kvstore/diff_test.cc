@@ -1,7 +1,7 @@
 // Seeded differential test: random operations applied to MvccStore and to the in-memory model
 // (tests/kvstore/model.h) must give the same statuses, responses, ranges at old revisions and
-// event history. Env: KV_DIFF_SEEDS (number of seeds, default 4), KV_DIFF_SEED (run one seed),
-// KV_DIFF_OPS (operations per seed, default 1500).
+// event history. Env: KV_DIFF_SEEDS (number of seeds, default 3), KV_DIFF_SEED (run one seed),
+// KV_DIFF_OPS (operations per seed, default 1200).
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <random>
@@ -278,12 +278,12 @@ std::string RunSeed(uint64_t seed, int64_t ops) {
 
 TEST_CASE("differential: random operations agree with the in-memory model", "[diff]") {
   // Goal: store and model agree on every response, range and event for many random histories.
-  const int64_t ops = EnvInt("KV_DIFF_OPS", 1500);
+  const int64_t ops = EnvInt("KV_DIFF_OPS", 1200);
   std::vector<uint64_t> seeds;
   if (std::getenv("KV_DIFF_SEED") != nullptr) {
     seeds.push_back(static_cast<uint64_t>(EnvInt("KV_DIFF_SEED", 1)));
   } else {
-    for (int64_t i = 1; i <= EnvInt("KV_DIFF_SEEDS", 4); ++i)
+    for (int64_t i = 1; i <= EnvInt("KV_DIFF_SEEDS", 3); ++i)
       seeds.push_back(static_cast<uint64_t>(i));
   }
   for (uint64_t seed : seeds) {

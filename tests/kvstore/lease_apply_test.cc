@@ -328,3 +328,46 @@ TEST_CASE("bad input: corrupt SST or MANIFEST gives a clear status naming the fi
     named |= st.message().find(f.filename().string()) != std::string::npos;
   CHECK(named);
 }
+
+TEST_CASE("engine: families added later survive reopen next to the MVCC ones", "[engine]") {
+  // Goal: another kvstore class (the raft log store) can add its column family to the one DB.
+  kvtest::TempDir dir;
+  {
+    std::unique_ptr<kvstore::Engine> engine;
+    REQUIRE(kvstore::Engine::Open(dir.Sub("db"), {}, kvstore::MvccStore::ColumnFamilies(), &engine)
+                .ok());
+    CHECK_FALSE(engine->HasColumnFamily("raft_log"));
+    REQUIRE(engine->AddColumnFamily("raft_log").ok());
+    CHECK(engine->Cf("raft_log") != nullptr);
+    CHECK(engine->db() != nullptr);
+  }
+  std::unique_ptr<kvstore::Engine> engine;
+  std::unique_ptr<kvstore::MvccStore> store;
+  REQUIRE(kvstore::MvccStore::OpenDir(dir.Sub("db"), {}, &engine, &store).ok());
+  CHECK(engine->HasColumnFamily("raft_log"));
+  CHECK(engine->HasColumnFamily("mvcc_kv"));
+}
+
+TEST_CASE("alarms: GET lists active alarms, filtered by type", "[quota]") {
+  // Goal: AlarmRequest GET/ACTIVATE/DEACTIVATE answers like etcd's alarm store.
+  TestStore s;
+  auto alarm = [](etcdserverpb::AlarmRequest::AlarmAction a, uint64_t member,
+                  etcdserverpb::AlarmType t) {
+    kvdpb::InternalRequest r;
+    r.mutable_alarm()->set_action(a);
+    r.mutable_alarm()->set_memberid(member);
+    r.mutable_alarm()->set_alarm(t);
+    return r;
+  };
+  REQUIRE(s.Do(alarm(etcdserverpb::AlarmRequest::ACTIVATE, 1, etcdserverpb::NOSPACE)).ok());
+  REQUIRE(s.Do(alarm(etcdserverpb::AlarmRequest::ACTIVATE, 2, etcdserverpb::CORRUPT)).ok());
+  kvdpb::InternalResponse out;
+  REQUIRE(s.Do(alarm(etcdserverpb::AlarmRequest::GET, 0, etcdserverpb::NONE), &out).ok());
+  CHECK(out.alarm().alarms_size() == 2);
+  REQUIRE(s.Do(alarm(etcdserverpb::AlarmRequest::GET, 0, etcdserverpb::CORRUPT), &out).ok());
+  REQUIRE(out.alarm().alarms_size() == 1);
+  CHECK(out.alarm().alarms(0).memberid() == 2);
+  REQUIRE(s.Do(alarm(etcdserverpb::AlarmRequest::DEACTIVATE, 9, etcdserverpb::CORRUPT), &out).ok());
+  CHECK(out.alarm().alarms_size() == 0);  // nothing to deactivate
+  CHECK(s->Alarms().size() == 2);
+}
