@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "raft/codec.h"
+
 namespace raft {
 
 namespace {
@@ -108,6 +110,23 @@ Status MemoryStorage::Compact(uint64_t compact_index) {
   for (size_t k = drop + 1; k < ents_.size(); ++k) rest.push_back(std::move(ents_[k]));
   ents_ = std::move(rest);
   return Status::Ok();
+}
+
+std::vector<Entry> BootstrapEntries(const std::vector<uint64_t>& voters) {
+  std::vector<Entry> out;
+  for (size_t i = 0; i < voters.size(); ++i) {
+    ConfChange cc;
+    cc.type = ConfChangeType::kAddNode;
+    cc.node_id = voters[i];
+    out.push_back(Entry{1, i + 1, EntryType::kConfChange, EncodeConfChange(cc)});
+  }
+  return out;
+}
+
+void BootstrapStorage(MemoryStorage* storage, const std::vector<uint64_t>& voters) {
+  RAFT_CHECK(storage->LastIndex() == 0, "bootstrap of a non-empty storage");
+  storage->Append(BootstrapEntries(voters));
+  storage->SetHardState(HardState{1, kNone, voters.size()});
 }
 
 }  // namespace raft

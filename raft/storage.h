@@ -66,7 +66,8 @@ class MemoryStorage final : public Storage {
 
   void SetHardState(const HardState& hs) { hard_state_ = hs; }
   const HardState& hard_state() const { return hard_state_; }
-  // Sets the ConfState reported by InitialState() for a fresh log (bootstrapping a cluster).
+  // Sets the ConfState reported by InitialState() for a fresh log (bootstrapping a cluster
+  // whose membership never changes; see BootstrapStorage for clusters that add nodes later).
   void SetConfState(const ConfState& cs) { snapshot_.metadata.conf_state = cs; }
 
   // Appends entries from a Ready. Entries must be contiguous and start at or before
@@ -95,5 +96,14 @@ class MemoryStorage final : public Storage {
   // ents_[0] is the dummy entry at FirstIndex() - 1 (its term is the snapshot/compaction term).
   std::vector<Entry> ents_;
 };
+
+// The log every initial member starts with, as etcd bootstraps: one committed kAddNode
+// ConfChange entry per voter at term 1, indexes 1..n. Because the initial membership is in the
+// log, a node that joins later learns it by replaying the log. The host appends these entries
+// and persists HardState{term 1, vote 0, commit n}; the node then hands them out as committed
+// entries, and the host applies them with RawNode::ApplyConfChange like any other.
+std::vector<Entry> BootstrapEntries(const std::vector<uint64_t>& voters);
+// Writes BootstrapEntries(voters) and the matching HardState into an empty MemoryStorage.
+void BootstrapStorage(MemoryStorage* storage, const std::vector<uint64_t>& voters);
 
 }  // namespace raft
