@@ -831,11 +831,10 @@ void Raft::HandleSnapshot(const Message& m) {
 bool Raft::Restore(const Snapshot& s) {
   if (s.metadata.index <= log_.committed()) return false;
   RAFT_CHECK(state_ == StateType::kFollower, "restore in state " + DescribeState());
+  // The snapshot's configuration may predate this node's addition (a joining node gets the
+  // leader's latest snapshot and then the log after it, including its own AddNode). Until it
+  // applies that entry the node is not promotable, so accepting it is safe.
   const ConfState& cs = s.metadata.conf_state;
-  if (!Contains(cs.voters, id_) && !Contains(cs.learners, id_)) {
-    // Not a member of the snapshot's configuration: something is misrouted.
-    return false;
-  }
   if (log_.MatchTerm(s.metadata.index, s.metadata.term)) {
     // We already have the entries: just fast-forward the commit index.
     log_.CommitTo(s.metadata.index);
