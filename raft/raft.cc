@@ -1007,7 +1007,8 @@ void Raft::CheckInvariants() const {
       RAFT_CHECK(PendingReadCount() <= cfg_.max_pending_read_index, "read queue over limit");
       break;
     case StateType::kCandidate:
-      RAFT_CHECK(vote_ == id_, "candidate did not vote for itself " + DescribeState());
+      RAFT_CHECK(vote_ == id_ || cfg_.testing.grant_multiple_votes_per_term,
+                 "candidate did not vote for itself " + DescribeState());
       RAFT_CHECK(lead_ == kNone, "candidate with a leader " + DescribeState());
       break;
     case StateType::kPreCandidate:

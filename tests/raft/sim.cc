@@ -381,7 +381,8 @@ class Sim {
   void ClientOp(uint64_t leader) {
     const auto up = UpIds();
     if (up.empty()) return;
-    const uint64_t at = (leader != raft::kNone && rng_.Chance(7, 10)) ? leader : Pick(up);
+    const bool leader_up = leader != raft::kNone && nodes_.at(leader)->up;
+    const uint64_t at = (leader_up && rng_.Chance(7, 10)) ? leader : Pick(up);
     SimNode& n = *nodes_.at(at);
     if (rng_.Chance(2, 3)) {
       WriteRec w;
@@ -579,8 +580,8 @@ class Sim {
     if (opts_.trace && (rd.soft_state || rd.hard_state)) {
       Trace("node " + U(n.id) + " " + raft::StateName(n.node->raft().state()) + " term " +
             U(n.node->raft().term()) + " lead " + U(n.node->raft().lead()) + " vote " +
-            U(n.node->raft().vote()) + " commit " + U(n.node->raft().log().committed()) +
-            " last " + U(n.node->raft().log().LastIndex()));
+            U(n.node->raft().vote()) + " commit " + U(n.node->raft().log().committed()) + " last " +
+            U(n.node->raft().log().LastIndex()));
     }
     WriteOp op;
     if (!rd.snapshot.empty()) op.snapshot = rd.snapshot;
