@@ -956,7 +956,8 @@ ConfState Raft::ApplyConfChange(const ConfChange& cc) {
     if (!IsVoter(id_)) {
       // Removed (or never a voter): step down; the remaining voters elect a new leader.
       BecomeFollower(term_, kNone);
-    } else if (MaybeCommit()) {
+    } else if (MaybeCommit() || cc.type != ConfChangeType::kRemoveNode) {
+      // Also start replicating to a node that was just added.
       BcastAppend();
     } else if (read_round_ && read_round_->acks.size() >= Quorum()) {
       ReadRound done = std::move(*read_round_);
