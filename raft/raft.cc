@@ -155,6 +155,7 @@ void Raft::Reset(uint64_t term) {
   }
   pending_conf_index_ = 0;
   uncommitted_bytes_ = 0;
+  uncommitted_.clear();
   ClearReads();
 }
 
@@ -196,6 +197,7 @@ void Raft::BecomeLeader() {
   empty.term = term_;
   empty.index = log_.LastIndex() + 1;
   uncommitted_bytes_ += EntrySizeBytes(empty);
+  uncommitted_.emplace_back(empty.index, EntrySizeBytes(empty));
   log_.Append({empty});
   self.next = log_.LastIndex() + 1;
 }
@@ -283,6 +285,7 @@ bool Raft::AppendEntries(std::vector<Entry> entries) {
   for (Entry& e : entries) {
     e.term = term_;
     e.index = ++li;
+    uncommitted_.emplace_back(e.index, EntrySizeBytes(e));
   }
   uncommitted_bytes_ += bytes;
   log_.Append(entries);
@@ -308,13 +311,10 @@ bool Raft::MaybeCommit() {
   }
   const bool first_in_term = !CommittedEntryInCurrentTerm();
   log_.CommitTo(mci);
-  // Uncommitted-bytes accounting is approximate across terms: it restarts at 0 on election.
-  uncommitted_bytes_ = 0;
-  if (log_.committed() < log_.LastIndex()) {
-    std::vector<Entry> rest;
-    Status s = log_.Slice(log_.committed() + 1, log_.LastIndex() + 1, kNoLimit, &rest);
-    RAFT_CHECK(s.ok(), "uncommitted tail unavailable: " + s.ToString());
-    for (const Entry& e : rest) uncommitted_bytes_ += EntrySizeBytes(e);
+  // Only entries this leader appended count (the accounting restarts on election).
+  while (!uncommitted_.empty() && uncommitted_.front().first <= log_.committed()) {
+    uncommitted_bytes_ -= uncommitted_.front().second;
+    uncommitted_.pop_front();
   }
   if (first_in_term && CommittedEntryInCurrentTerm()) ReleasePendingReads();
   return true;
