@@ -1,9 +1,10 @@
 // The seeded simulator (sim.h) over many seeds. A failing seed prints one command that replays
-// it exactly. KV_SIM_SEEDS overrides the number of seeds run by the "sim seeds" cases (split
-// in 10 slices so CTest can run them in parallel).
+// it exactly. KV_SIM_SEEDS (count) and KV_SIM_FIRST_SEED (default 1) override the seeds run by
+// the "sim seeds" cases, which are split in 10 slices so CTest can run them in parallel.
 #include "tests/raft/sim.h"
 
 #include <catch2/catch.hpp>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -20,10 +21,15 @@ uint64_t EnvU64(const char* name, uint64_t def) {
   return std::stoull(v);
 }
 
+// KV_SIM_BREAK_VOTES=1 turns on the double-voting knob (to see the checkers and the failure
+// report at work).
+bool BreakVotes() { return EnvU64("KV_SIM_BREAK_VOTES", 0) != 0; }
+
 std::string ReplayCommand(uint64_t seed) {
   std::error_code ec;
   const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  return "KV_SIM_SEED=" + std::to_string(seed) + " " + (ec ? "raft_sim_test" : exe.string()) +
+  return std::string(BreakVotes() ? "KV_SIM_BREAK_VOTES=1 " : "") +
+         "KV_SIM_SEED=" + std::to_string(seed) + " " + (ec ? "raft_sim_test" : exe.string()) +
          " \"sim replay\"";
 }
 
@@ -33,9 +39,14 @@ void RunSeeds(uint64_t first, uint64_t count) {
   for (uint64_t seed = first; seed < first + count; ++seed) {
     raft_sim::SimOptions opts;
     opts.seed = seed;
+    opts.knobs.grant_multiple_votes_per_term = BreakVotes();
     const raft_sim::SimResult r = raft_sim::RunSim(opts);
     if (!r.ok) {
       ++failures;
+      // Unwrapped, one line each, for scripts/sim-seeds.sh and humans to copy.
+      std::fprintf(stderr, "SIM FAILURE seed=%llu: %s\nREPLAY: %s\n",
+                   static_cast<unsigned long long>(seed), r.violation.c_str(),
+                   ReplayCommand(seed).c_str());
       FAIL_CHECK("seed " << seed << " failed: " << r.violation << "\n  " << r.summary
                          << "\n  replay: " << ReplayCommand(seed));
       if (failures >= 5) return;
@@ -43,13 +54,15 @@ void RunSeeds(uint64_t first, uint64_t count) {
   }
 }
 
+// Slice `slice` of the seeds [KV_SIM_FIRST_SEED, KV_SIM_FIRST_SEED + KV_SIM_SEEDS).
 void RunSlice(uint64_t slice) {
   const uint64_t total = EnvU64("KV_SIM_SEEDS", KV_SIM_DEFAULT_SEEDS);
+  const uint64_t base = EnvU64("KV_SIM_FIRST_SEED", 1);
   const uint64_t per = (total + 9) / 10;
-  const uint64_t first = 1 + slice * per;
-  const uint64_t last = std::min<uint64_t>(total, (slice + 1) * per);  // inclusive
-  if (first > last) return;
-  RunSeeds(first, last - first + 1);
+  const uint64_t first = slice * per;
+  const uint64_t end = std::min<uint64_t>(total, (slice + 1) * per);
+  if (first >= end) return;
+  RunSeeds(base + first, end - first);
 }
 
 }  // namespace
@@ -58,6 +71,7 @@ void RunSlice(uint64_t slice) {
 TEST_CASE("sim replay", "[raft][sim]") {
   raft_sim::SimOptions opts;
   opts.seed = EnvU64("KV_SIM_SEED", 1);
+  opts.knobs.grant_multiple_votes_per_term = BreakVotes();
   opts.trace = EnvU64("KV_SIM_TRACE", 0) != 0;
   const raft_sim::SimResult r = raft_sim::RunSim(opts);
   INFO(r.summary);
