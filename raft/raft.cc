@@ -557,7 +557,7 @@ Status Raft::StepLeader(const Message& m) {
       for (auto& [id, pr] : prs_) pr.recent_active = (id == id_);
       return Status::Ok();
     case MessageType::kMsgProp: {
-      RAFT_CHECK(!m.entries.empty(), "empty proposal from " + U(m.from));
+      if (m.entries.empty()) return {Code::kInvalidArgument, "empty proposal"};
       if (prs_.find(id_) == prs_.end()) {
         return {Code::kProposalDropped, "leader is not a member of the configuration"};
       }
@@ -638,6 +638,8 @@ Status Raft::StepLeader(const Message& m) {
         }
         return Status::Ok();
       }
+      // An acknowledgement beyond our log cannot come from a correct follower: drop it.
+      if (m.index > log_.LastIndex()) return {Code::kInvalidArgument, "ack beyond last index"};
       const bool old_paused = pr.IsPaused();
       if (!pr.MaybeUpdate(m.index)) return Status::Ok();
       if (pr.state == ProgressState::kProbe) {
@@ -776,6 +778,9 @@ Status Raft::StepFollower(const Message& m) {
       return Status::Ok();
     }
     case MessageType::kMsgReadIndexResp:
+      if (read_states_.size() >= cfg_.max_pending_read_index) {
+        return {Code::kResourceExhausted, "too many unread read states"};
+      }
       read_states_.push_back(ReadState{m.index, m.context});
       return Status::Ok();
     default:
@@ -784,6 +789,11 @@ Status Raft::StepFollower(const Message& m) {
 }
 
 void Raft::HandleAppendEntries(const Message& m) {
+  // A malformed MsgApp (entries not numbered index+1, index+2, ... or from a future term) is
+  // dropped: network input must never reach an invariant check.
+  for (size_t k = 0; k < m.entries.size(); ++k) {
+    if (m.entries[k].index != m.index + 1 + k || m.entries[k].term > m.term) return;
+  }
   Message r;
   r.type = MessageType::kMsgAppResp;
   r.to = m.from;
