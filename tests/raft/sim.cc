@@ -220,7 +220,8 @@ class Sim {
                   " writes_acked=" + U(res.committed_writes) + "/" + U(writes_.size()) +
                   " reads=" + U(res.completed_reads) + "/" + U(reads_.size()) +
                   " elections=" + U(leaders_.size()) + " crashes=" + U(crashes_) +
-                  " confchanges=" + U(conf_changes_) + " snapshots_sent=" + U(snaps_sent_);
+                  " confchanges=" + U(conf_changes_) + " transfers=" + U(transfers_) +
+                  " snapshots_sent=" + U(snaps_sent_);
     return res;
   }
 
@@ -366,6 +367,7 @@ class Sim {
       if (!voters.empty()) {
         const uint64_t to = Pick(voters);
         Trace("transfer " + U(leader) + " -> " + U(to));
+        ++transfers_;
         (void)nodes_.at(leader)->node->TransferLeader(to);
         ProcessReady(*nodes_.at(leader));
       }
@@ -550,7 +552,9 @@ class Sim {
 
   void Send(const Message& m, bool faults) {
     if (net_.size() >= 20000) return;  // bounded network: drop
-    NetMsg nm{micro_ + 1 + rng_.Uniform(max_delay_), m};
+    // Healed network: messages arrive within a tick (there are 4 microsteps per tick).
+    const uint64_t max_delay = faults ? max_delay_ : std::min<uint64_t>(max_delay_, 2);
+    NetMsg nm{micro_ + 1 + rng_.Uniform(max_delay), m};
     net_.push_back(nm);
     if (faults && rng_.Uniform(1000) < dup_per_mille_) {
       nm.deliver_at = micro_ + 1 + rng_.Uniform(max_delay_ * 3);
@@ -876,6 +880,7 @@ class Sim {
   uint64_t crashes_ = 0;
   uint64_t conf_changes_ = 0;
   uint64_t snaps_sent_ = 0;
+  uint64_t transfers_ = 0;
 };
 
 }  // namespace
