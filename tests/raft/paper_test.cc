@@ -594,4 +594,44 @@ TEST_CASE("limits: committed bytes per Ready", "[raft][limits]") {
   REQUIRE(c.raft(1).log().applied() == c.raft(1).log().committed());
 }
 
+// Goal: the Ready contract's parallel write: a leader may send MsgApp before persisting its own
+// entries, because it counts itself toward a quorum only after Advance() confirmed them
+// durable; responses are never allowed out before persistence.
+TEST_CASE("Ready contract: the leader counts itself only for persisted entries", "[raft][ready]") {
+  Cluster c(Ids(3));
+  c.Elect(1);
+  REQUIRE(c.raw(1).Propose("x").ok());
+  raft::Ready rd = c.raw(1).Ready();
+  REQUIRE(rd.entries.size() == 1);
+  const uint64_t index = rd.entries[0].index;
+  const uint64_t commit_before = c.raft(1).log().committed();
+  for (const raft::Message& m : rd.messages) {
+    REQUIRE(raft::CanSendBeforePersist(m));
+    if (m.to == 2) REQUIRE(c.raw(2).Step(m).ok());  // node 3 does not get it
+  }
+  // Node 2 persists and acknowledges; the leader has not persisted yet.
+  raft::Ready rd2 = c.raw(2).Ready();
+  c.node(2).storage->Append(rd2.entries);
+  if (rd2.hard_state) c.node(2).storage->SetHardState(*rd2.hard_state);
+  bool acked = false;
+  for (const raft::Message& m : rd2.messages) {
+    REQUIRE_FALSE(raft::CanSendBeforePersist(m));  // a response waits for durability
+    if (m.type == MessageType::kMsgAppResp && m.to == 1) {
+      REQUIRE(c.raw(1).Step(m).ok());
+      acked = true;
+    }
+  }
+  c.raw(2).Advance();
+  REQUIRE(acked);
+  // One durable copy (node 2) is not a quorum of 3: nothing commits yet.
+  REQUIRE(c.raft(1).log().committed() == commit_before);
+  // The leader's own write becomes durable: now 2 of 3.
+  c.node(1).storage->Append(rd.entries);
+  if (rd.hard_state) c.node(1).storage->SetHardState(*rd.hard_state);
+  c.raw(1).Advance();
+  REQUIRE(c.raft(1).log().committed() == index);
+  c.Stabilize();
+  REQUIRE(c.CheckAll().empty());
+}
+
 }  // namespace raft_test
