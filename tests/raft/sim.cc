@@ -306,10 +306,13 @@ class Sim {
     return best;
   }
 
-  // A leader whose term every up member has reached.
+  // A leader that is a voter of its own configuration and whose term every up member has
+  // reached (a leader that just removed itself does not count).
   uint64_t StableLeader() const {
     const uint64_t l = CurrentLeader();
     if (l == raft::kNone) return l;
+    const auto voters = nodes_.at(l)->node->raft().conf_state().voters;
+    if (std::find(voters.begin(), voters.end(), l) == voters.end()) return raft::kNone;
     const uint64_t term = nodes_.at(l)->node->raft().term();
     for (const auto& [id, n] : nodes_) {
       if (n->up && n->node->raft().term() > term) return raft::kNone;

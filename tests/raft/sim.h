@@ -28,7 +28,7 @@ struct SimOptions {
   // election timeouts (10 ticks each): the bound is generous but finite.
   int chaos_ticks = 120;
   int elect_within_ticks = 200;
-  int commit_within_ticks = 60;
+  int commit_within_ticks = 150;
   // Deliberately broken rules (to prove the checkers can fail); pre_vote is forced off when a
   // knob is set, so that split votes happen.
   raft::TestingKnobs knobs;
