@@ -502,12 +502,12 @@ Status RaftLogStore::Save(const raft::HardState* hard_state,
     last_index = new_last;
   }
 
-  // 3. The hard state.
+  // 3. The hard state. Committed entries are never replaced, so commit <= last always holds;
+  // Open() relies on it to detect a lost log tail.
+  const uint64_t commit = hard_state != nullptr ? hard_state->commit : hard_state_.commit;
+  KV_CHECK(commit <= last_index, "raft hard state commit %llu beyond the last log index %llu",
+           static_cast<unsigned long long>(commit), static_cast<unsigned long long>(last_index));
   if (hard_state != nullptr) {
-    KV_CHECK(hard_state->commit <= last_index,
-             "raft hard state commit %llu beyond the last log index %llu",
-             static_cast<unsigned long long>(hard_state->commit),
-             static_cast<unsigned long long>(last_index));
     batch.Put(cf, kHardStateKey, Seal(kHardStateKey, raft::EncodeHardState(*hard_state)));
   }
 

@@ -105,10 +105,11 @@ class RaftLogStore final : public raft::Storage {
   // new index are replaced; entries covered by the log start are ignored), then `hard_state`
   // (if non-null) is set. Null / empty arguments are skipped.
   // Preconditions (checked, abort): entries are contiguous and the first one that is not
-  // covered by the log start is at most LastIndex() + 1; hard_state->commit <= the resulting
-  // LastIndex(). Errors (nothing written): kFailedPrecondition when `snap` is not newer than
-  // the current snapshot (raft's kSnapshotOutOfDate), kInvalidArgument when the snapshot data
-  // exceeds snapshot_data_bytes_max, kInternal / kDataLoss from RocksDB.
+  // covered by the log start is at most LastIndex() + 1; the (new or current) hard state's
+  // commit <= the resulting LastIndex(), i.e. committed entries are never replaced. Errors (nothing
+  // written): kFailedPrecondition when `snap` is not newer than the current snapshot (raft's
+  // kSnapshotOutOfDate), kInvalidArgument when the snapshot data exceeds snapshot_data_bytes_max,
+  // kInternal / kDataLoss from RocksDB.
   Status Save(const raft::HardState* hard_state, const std::vector<raft::Entry>& entries,
               const raft::Snapshot* snap);
   // Shorthands for Save().
