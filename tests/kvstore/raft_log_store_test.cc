@@ -168,7 +168,7 @@ std::string RunModelSeed(uint64_t seed, int steps) {
       model.SetConfState(cs);
       if (kvstore::Status s = store.SetConfState(cs); !s.ok()) return at + "conf: " + s.ToString();
       what = "set conf state";
-    } else if (op < 90) {
+    } else if (op < 88) {
       if (kvstore::Status s = log.Reopen(dir.path(), options); !s.ok()) {
         return at + "reopen: " + s.ToString();
       }
