@@ -24,7 +24,9 @@ constexpr std::array<uint32_t, 256> MakeCrcTable() {
   std::array<uint32_t, 256> t{};
   for (uint32_t i = 0; i < 256; ++i) {
     uint32_t c = i;
-    for (int k = 0; k < 8; ++k) c = (c & 1u) != 0 ? (c >> 1) ^ kCrc32cPoly : c >> 1;
+    for (int k = 0; k < 8; ++k) {
+      c = (c & 1u) != 0 ? (c >> 1) ^ kCrc32cPoly : c >> 1;
+    }
     t[i] = c;
   }
   return t;
@@ -32,7 +34,9 @@ constexpr std::array<uint32_t, 256> MakeCrcTable() {
 constexpr std::array<uint32_t, 256> kCrcTable = MakeCrcTable();
 
 uint32_t ExtendPortable(uint32_t c, const unsigned char* p, size_t n) {
-  for (size_t k = 0; k < n; ++k) c = kCrcTable[(c ^ p[k]) & 0xFFu] ^ (c >> 8);
+  for (size_t k = 0; k < n; ++k) {
+    c = kCrcTable[(c ^ p[k]) & 0xFFu] ^ (c >> 8);
+  }
   return c;
 }
 
@@ -48,7 +52,9 @@ __attribute__((target("sse4.2"))) uint32_t ExtendHardware(uint32_t c, const unsi
     n -= 8;
   }
   c = static_cast<uint32_t>(c64);
-  for (size_t k = 0; k < n; ++k) c = __builtin_ia32_crc32qi(c, p[k]);
+  for (size_t k = 0; k < n; ++k) {
+    c = __builtin_ia32_crc32qi(c, p[k]);
+  }
   return c;
 }
 bool HaveSse42() {
@@ -69,7 +75,9 @@ uint32_t Crc32cPortable(std::string_view data, uint32_t crc) {
 
 uint32_t Crc32c(std::string_view data, uint32_t crc) {
 #if defined(__x86_64__)
-  if (HaveSse42()) return ~ExtendHardware(~crc, Bytes(data), data.size());
+  if (HaveSse42()) {
+    return ~ExtendHardware(~crc, Bytes(data), data.size());
+  }
 #endif
   return Crc32cPortable(data, crc);
 }
@@ -96,7 +104,9 @@ void PutBigEndian64(std::string* out, uint64_t v) {
 
 uint64_t GetBigEndian64(std::string_view in) {
   uint64_t v = 0;
-  for (size_t k = 0; k < 8; ++k) v = (v << 8) | static_cast<unsigned char>(in[k]);
+  for (size_t k = 0; k < 8; ++k) {
+    v = (v << 8) | static_cast<unsigned char>(in[k]);
+  }
   return v;
 }
 
@@ -114,14 +124,18 @@ std::string Seal(std::string_view key, std::string_view payload) {
   const uint32_t crc = Crc32c(payload, Crc32c(key));
   std::string v;
   v.reserve(kCrcBytes + payload.size());
-  for (int shift = 0; shift < 32; shift += 8) v.push_back(static_cast<char>((crc >> shift) & 0xFF));
+  for (int shift = 0; shift < 32; shift += 8) {
+    v.push_back(static_cast<char>((crc >> shift) & 0xFF));
+  }
   v.append(payload.data(), payload.size());
   return v;
 }
 
 // The payload of a sealed value, or false when the checksum does not match.
 bool Unseal(std::string_view key, std::string_view value, std::string_view* payload) {
-  if (value.size() < kCrcBytes) return false;
+  if (value.size() < kCrcBytes) {
+    return false;
+  }
   uint32_t stored = 0;
   for (size_t k = 0; k < kCrcBytes; ++k) {
     stored |= static_cast<uint32_t>(static_cast<unsigned char>(value[k])) << (8 * k);
@@ -154,7 +168,9 @@ RaftLogStore::RaftLogStore(Engine* engine, const RaftLogStoreOptions& options)
     : engine_(engine), options_(options) {}
 
 RaftLogStore::~RaftLogStore() {
-  if (read_snapshot_ != nullptr) engine_->db()->ReleaseSnapshot(read_snapshot_);
+  if (read_snapshot_ != nullptr) {
+    engine_->db()->ReleaseSnapshot(read_snapshot_);
+  }
 }
 
 Status RaftLogStore::Open(Engine* engine, const RaftLogStoreOptions& options,
@@ -162,11 +178,15 @@ Status RaftLogStore::Open(Engine* engine, const RaftLogStoreOptions& options,
   KV_CHECK(engine != nullptr, "RaftLogStore::Open without an engine");
   if (!engine->HasColumnFamily(options.column_family)) {
     Status s = engine->AddColumnFamily(options.column_family);
-    if (!s.ok()) return s;
+    if (!s.ok()) {
+      return s;
+    }
   }
   std::unique_ptr<RaftLogStore> store(new RaftLogStore(engine, options));
   Status s = store->Load();
-  if (!s.ok()) return s;
+  if (!s.ok()) {
+    return s;
+  }
   store->read_snapshot_ = engine->db()->GetSnapshot();
   *out = std::move(store);
   return Status::Ok();
@@ -232,10 +252,14 @@ Status RaftLogStore::Load() {
     cache_.push_back(std::move(e));
     TrimCache();
   }
-  if (!it->status().ok()) return FromRocks(it->status(), "scan raft log" + family);
+  if (!it->status().ok()) {
+    return FromRocks(it->status(), "scan raft log" + family);
+  }
 
   if (auto m = meta.find(kLogStartKey); m != meta.end()) {
-    if (m->second.size() != 16) return data_loss("malformed raft log start record" + family);
+    if (m->second.size() != 16) {
+      return data_loss("malformed raft log start record" + family);
+    }
     dummy_index_ = GetBigEndian64(m->second);
     dummy_term_ = GetBigEndian64(std::string_view(m->second).substr(8));
   }
@@ -249,7 +273,9 @@ Status RaftLogStore::Load() {
       return data_loss("undecodable raft snapshot metadata" + family + ": " + ds.message());
     }
   }
-  if (auto m = meta.find(kSnapshotDataKey); m != meta.end()) snapshot_.data = m->second;
+  if (auto m = meta.find(kSnapshotDataKey); m != meta.end()) {
+    snapshot_.data = m->second;
+  }
 
   if (first_entry != 0 && first_entry != dummy_index_ + 1) {
     return data_loss("raft log starts at " + std::to_string(dummy_index_ + 1) +
@@ -279,8 +305,12 @@ Status RaftLogStore::ReadEntryFromDisk(uint64_t i, raft::Entry* out) const {
   rocksdb::PinnableSlice value;
   rocksdb::Status rs =
       engine_->db()->Get(ro, engine_->Cf(options_.column_family), ToSlice(key), &value);
-  if (rs.IsNotFound()) return {Code::kDataLoss, "missing " + Where(i)};
-  if (!rs.ok()) return FromRocks(rs, "read " + Where(i));
+  if (rs.IsNotFound()) {
+    return {Code::kDataLoss, "missing " + Where(i)};
+  }
+  if (!rs.ok()) {
+    return FromRocks(rs, "read " + Where(i));
+  }
   std::string_view payload;
   if (!Unseal(key, ToView(value), &payload)) {
     return {Code::kDataLoss, "checksum mismatch in " + Where(i)};
@@ -310,7 +340,9 @@ Status RaftLogStore::TermLocked(uint64_t i, uint64_t* term) const {
   }
   raft::Entry e;
   Status s = ReadEntryFromDisk(i, &e);
-  if (!s.ok()) return s;
+  if (!s.ok()) {
+    return s;
+  }
   *term = e.term;
   return Status::Ok();
 }
@@ -341,17 +373,25 @@ raft::Status RaftLogStore::Snapshot(raft::Snapshot* out) const {
 
 raft::Status RaftLogStore::Term(uint64_t i, uint64_t* term) const {
   std::shared_lock lock(mu_);
-  if (i < dummy_index_) return {raft::Code::kCompacted, "requested index is compacted"};
-  if (i > last_index_) return {raft::Code::kUnavailable, "requested entry is unavailable"};
+  if (i < dummy_index_) {
+    return {raft::Code::kCompacted, "requested index is compacted"};
+  }
+  if (i > last_index_) {
+    return {raft::Code::kUnavailable, "requested entry is unavailable"};
+  }
   Status s = TermLocked(i, term);
-  if (!s.ok()) return ToRaft(s);
+  if (!s.ok()) {
+    return ToRaft(s);
+  }
   return raft::Status::Ok();
 }
 
 raft::Status RaftLogStore::Entries(uint64_t lo, uint64_t hi, uint64_t max_bytes,
                                    std::vector<raft::Entry>* out) const {
   std::shared_lock lock(mu_);
-  if (lo <= dummy_index_) return {raft::Code::kCompacted, "requested index is compacted"};
+  if (lo <= dummy_index_) {
+    return {raft::Code::kCompacted, "requested index is compacted"};
+  }
   if (hi > last_index_ + 1) {
     return {raft::Code::kUnavailable, "requested entry is unavailable"};
   }
@@ -375,9 +415,13 @@ raft::Status RaftLogStore::Entries(uint64_t lo, uint64_t hi, uint64_t max_bytes,
     it->Seek(ToSlice(EntryKey(lo)));
     // Bounded by disk_end - lo iterations, and by max_bytes.
     for (; i < disk_end; ++i, it->Next()) {
-      if (!it->Valid()) break;
+      if (!it->Valid()) {
+        break;
+      }
       const std::string_view key = ToView(it->key());
-      if (key != EntryKey(i)) break;  // a gap: reported below
+      if (key != EntryKey(i)) {
+        break;  // a gap: reported below
+      }
       std::string_view payload;
       if (!Unseal(key, ToView(it->value()), &payload)) {
         return ToRaft({Code::kDataLoss, "checksum mismatch in " + Where(i)});
@@ -397,14 +441,20 @@ raft::Status RaftLogStore::Entries(uint64_t lo, uint64_t hi, uint64_t max_bytes,
       got.push_back(std::move(e));
       disk_reads_.fetch_add(1, std::memory_order_relaxed);
     }
-    if (!it->status().ok()) return ToRaft(FromRocks(it->status(), "read " + Where(i)));
-    if (!full && i < disk_end) return ToRaft({Code::kDataLoss, "missing " + Where(i)});
+    if (!it->status().ok()) {
+      return ToRaft(FromRocks(it->status(), "read " + Where(i)));
+    }
+    if (!full && i < disk_end) {
+      return ToRaft({Code::kDataLoss, "missing " + Where(i)});
+    }
   }
   // Newer part from the cache.
   for (; !full && i < hi; ++i) {
     const raft::Entry& e = cache_[static_cast<size_t>(i - cache_first)];
     size_bytes += raft::EntrySizeBytes(e);
-    if (i > lo && size_bytes > max_bytes) break;
+    if (i > lo && size_bytes > max_bytes) {
+      break;
+    }
     got.push_back(e);
     cache_reads_.fetch_add(1, std::memory_order_relaxed);
   }
@@ -430,7 +480,9 @@ Status RaftLogStore::Write(rocksdb::WriteBatch* batch, bool sync, const std::str
 
 void RaftLogStore::RenewReadSnapshot() {
   rocksdb::DB* db = engine_->db();
-  if (read_snapshot_ != nullptr) db->ReleaseSnapshot(read_snapshot_);
+  if (read_snapshot_ != nullptr) {
+    db->ReleaseSnapshot(read_snapshot_);
+  }
   read_snapshot_ = db->GetSnapshot();
 }
 
@@ -462,7 +514,9 @@ Status RaftLogStore::Save(const raft::HardState* hard_state,
               "snapshot is out of date: index " + std::to_string(snap->metadata.index) +
                   " <= current snapshot index " + std::to_string(snapshot_.metadata.index)};
     }
-    if (Status s = CheckSnapshotData(snap->data); !s.ok()) return s;
+    if (Status s = CheckSnapshotData(snap->data); !s.ok()) {
+      return s;
+    }
     if (last_index > dummy_index) {
       batch.DeleteRange(cf, EntryKey(dummy_index + 1), EntryKey(last_index + 1));
     }
@@ -511,8 +565,12 @@ Status RaftLogStore::Save(const raft::HardState* hard_state,
     batch.Put(cf, kHardStateKey, Seal(kHardStateKey, raft::EncodeHardState(*hard_state)));
   }
 
-  if (batch.Count() == 0) return Status::Ok();
-  if (Status s = Write(&batch, /*sync=*/true, "save raft ready"); !s.ok()) return s;
+  if (batch.Count() == 0) {
+    return Status::Ok();
+  }
+  if (Status s = Write(&batch, /*sync=*/true, "save raft ready"); !s.ok()) {
+    return s;
+  }
 
   // Publish.
   std::unique_lock lock(mu_);
@@ -539,7 +597,9 @@ Status RaftLogStore::Save(const raft::HardState* hard_state,
     }
   }
   last_index_ = last_index;
-  if (hard_state != nullptr) hard_state_ = *hard_state;
+  if (hard_state != nullptr) {
+    hard_state_ = *hard_state;
+  }
   RenewReadSnapshot();
   return Status::Ok();
 }
@@ -557,7 +617,9 @@ Status RaftLogStore::SetConfState(const raft::ConfState& cs) {
   rocksdb::WriteBatch batch;
   batch.Put(engine_->Cf(options_.column_family), kSnapshotKey,
             Seal(kSnapshotKey, raft::EncodeSnapshotMetadata(md)));
-  if (Status s = Write(&batch, /*sync=*/true, "set raft conf state"); !s.ok()) return s;
+  if (Status s = Write(&batch, /*sync=*/true, "set raft conf state"); !s.ok()) {
+    return s;
+  }
   std::unique_lock lock(mu_);
   snapshot_.metadata = md;
   RenewReadSnapshot();
@@ -576,20 +638,28 @@ Status RaftLogStore::CreateSnapshot(uint64_t i, const raft::ConfState& cs, std::
            static_cast<unsigned long long>(i), static_cast<unsigned long long>(last_index_));
   KV_CHECK(i >= dummy_index_, "snapshot index %llu is compacted (log starts at %llu)",
            static_cast<unsigned long long>(i), static_cast<unsigned long long>(dummy_index_ + 1));
-  if (Status s = CheckSnapshotData(data); !s.ok()) return s;
+  if (Status s = CheckSnapshotData(data); !s.ok()) {
+    return s;
+  }
   raft::SnapshotMetadata md;
   md.index = i;
   md.conf_state = cs;
-  if (Status s = TermLocked(i, &md.term); !s.ok()) return s;
+  if (Status s = TermLocked(i, &md.term); !s.ok()) {
+    return s;
+  }
   rocksdb::WriteBatch batch;
   rocksdb::ColumnFamilyHandle* cf = engine_->Cf(options_.column_family);
   batch.Put(cf, kSnapshotKey, Seal(kSnapshotKey, raft::EncodeSnapshotMetadata(md)));
   batch.Put(cf, kSnapshotDataKey, Seal(kSnapshotDataKey, data));
-  if (Status s = Write(&batch, /*sync=*/true, "create raft snapshot"); !s.ok()) return s;
+  if (Status s = Write(&batch, /*sync=*/true, "create raft snapshot"); !s.ok()) {
+    return s;
+  }
   std::unique_lock lock(mu_);
   snapshot_.metadata = std::move(md);
   snapshot_.data = std::move(data);
-  if (out != nullptr) *out = snapshot_;
+  if (out != nullptr) {
+    *out = snapshot_;
+  }
   RenewReadSnapshot();
   return Status::Ok();
 }
@@ -604,12 +674,16 @@ Status RaftLogStore::Compact(uint64_t compact_index) {
            static_cast<unsigned long long>(compact_index),
            static_cast<unsigned long long>(last_index_));
   uint64_t term = 0;
-  if (Status s = TermLocked(compact_index, &term); !s.ok()) return s;
+  if (Status s = TermLocked(compact_index, &term); !s.ok()) {
+    return s;
+  }
   rocksdb::WriteBatch batch;
   rocksdb::ColumnFamilyHandle* cf = engine_->Cf(options_.column_family);
   batch.DeleteRange(cf, EntryKey(dummy_index_ + 1), EntryKey(compact_index + 1));
   batch.Put(cf, kLogStartKey, Seal(kLogStartKey, EncodeLogStart(compact_index, term)));
-  if (Status s = Write(&batch, /*sync=*/false, "compact raft log"); !s.ok()) return s;
+  if (Status s = Write(&batch, /*sync=*/false, "compact raft log"); !s.ok()) {
+    return s;
+  }
   std::unique_lock lock(mu_);
   dummy_index_ = compact_index;
   dummy_term_ = term;

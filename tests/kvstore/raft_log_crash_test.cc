@@ -86,7 +86,9 @@ Step MakeStep(uint64_t seed, uint64_t step, const raft::MemoryStorage& m) {
     new_last = start + n - 1;
   }
   s.hs = raft::HardState{term, rand(0, 3), rand(std::min(cur.commit, new_last), new_last)};
-  if (s.snap) s.hs->commit = std::max(s.hs->commit, s.snap->metadata.index);
+  if (s.snap) {
+    s.hs->commit = std::max(s.hs->commit, s.snap->metadata.index);
+  }
   return s;
 }
 
@@ -95,13 +97,19 @@ void ApplyToModel(const Step& s, raft::MemoryStorage* m) {
     (void)m->Compact(s.compact_index);
     return;
   }
-  if (s.snap && !m->ApplySnapshot(*s.snap).ok()) std::abort();
+  if (s.snap && !m->ApplySnapshot(*s.snap).ok()) {
+    std::abort();
+  }
   m->Append(s.entries);
-  if (s.hs) m->SetHardState(*s.hs);
+  if (s.hs) {
+    m->SetHardState(*s.hs);
+  }
 }
 
 kvstore::Status ApplyToStore(const Step& s, kvstore::RaftLogStore* store) {
-  if (s.compact) return store->Compact(s.compact_index);
+  if (s.compact) {
+    return store->Compact(s.compact_index);
+  }
   return store->Save(s.hs ? &*s.hs : nullptr, s.entries, s.snap ? &*s.snap : nullptr);
 }
 
@@ -114,7 +122,9 @@ bool ReadAck(int fd, int timeout_ms, uint64_t* step, bool* timed_out) {
     return false;
   }
   uint64_t v = 0;
-  if (read(fd, &v, sizeof v) != static_cast<ssize_t>(sizeof v)) return false;
+  if (read(fd, &v, sizeof v) != static_cast<ssize_t>(sizeof v)) {
+    return false;
+  }
   *step = v;
   return true;
 }
@@ -142,16 +152,26 @@ TEST_CASE("RaftLogStore crash child (helper run by the crash test only)",
   const uint64_t seed = std::strtoull(seed_s, nullptr, 10);
   const uint64_t start = std::strtoull(start_s, nullptr, 10);
   raft::MemoryStorage model;
-  for (uint64_t step = 1; step <= start; ++step) ApplyToModel(MakeStep(seed, step, model), &model);
+  for (uint64_t step = 1; step <= start; ++step) {
+    ApplyToModel(MakeStep(seed, step, model), &model);
+  }
   OpenLog log;
-  if (kvstore::Status s = log.Reopen(dir, StoreOptions()); !s.ok()) ChildFail(s.ToString());
-  if (std::string d = Diff(model, *log.store); !d.empty()) ChildFail("start state: " + d);
+  if (kvstore::Status s = log.Reopen(dir, StoreOptions()); !s.ok()) {
+    ChildFail(s.ToString());
+  }
+  if (std::string d = Diff(model, *log.store); !d.empty()) {
+    ChildFail("start state: " + d);
+  }
   // Runs until killed; the bound only stops a child whose parent vanished.
   for (uint64_t step = start + 1; step <= start + 100000; ++step) {
     Step s = MakeStep(seed, step, model);
-    if (kvstore::Status st = ApplyToStore(s, log.store.get()); !st.ok()) ChildFail(st.ToString());
+    if (kvstore::Status st = ApplyToStore(s, log.store.get()); !st.ok()) {
+      ChildFail(st.ToString());
+    }
     ApplyToModel(s, &model);
-    if (write(fd, &step, sizeof step) != static_cast<ssize_t>(sizeof step)) _exit(0);
+    if (write(fd, &step, sizeof step) != static_cast<ssize_t>(sizeof step)) {
+      _exit(0);
+    }
   }
   _exit(0);
 }
@@ -172,13 +192,18 @@ TEST_CASE("RaftLogStore survives SIGKILL at random points with a prefix of its S
     REQUIRE(pipe(fds) == 0);
     // Built before fork: the child only calls async-signal-safe functions before exec.
     std::vector<std::string> env_strings;
-    for (char** e = environ; *e != nullptr; ++e) env_strings.emplace_back(*e);
+    for (char** e = environ; *e != nullptr; ++e) {
+      env_strings.emplace_back(*e);
+    }
     env_strings.push_back("KV_RAFT_LOG_CRASH_DIR=" + dir.path());
     env_strings.push_back("KV_RAFT_LOG_CRASH_FD=" + std::to_string(fds[1]));
     env_strings.push_back("KV_RAFT_LOG_CRASH_SEED=" + std::to_string(seed));
     env_strings.push_back("KV_RAFT_LOG_CRASH_START=" + std::to_string(done_steps));
     std::vector<char*> envp;
-    for (auto& s : env_strings) envp.push_back(s.data());
+    envp.reserve(env_strings.size() + 1);
+    for (auto& s : env_strings) {
+      envp.push_back(s.data());
+    }
     envp.push_back(nullptr);
     std::string arg0 = exe, arg1 = "[raft_log_crash_child]";
     char* argv[] = {arg0.data(), arg1.data(), nullptr};
@@ -242,7 +267,9 @@ TEST_CASE("RaftLogStore survives SIGKILL at random points with a prefix of its S
     std::vector<raft::Entry> ents;
     REQUIRE(store.Entries(store.FirstIndex(), store.LastIndex() + 1, raft::kNoLimit, &ents).ok());
     REQUIRE(ents.size() == store.LastIndex() + 1 - store.FirstIndex());
-    for (size_t k = 0; k < ents.size(); ++k) CHECK(ents[k].index == store.FirstIndex() + k);
+    for (size_t k = 0; k < ents.size(); ++k) {
+      CHECK(ents[k].index == store.FirstIndex() + k);
+    }
     // Every acknowledged committed entry is still there (unless compacted since).
     raft::HardState acked_hs = model.hard_state();
     for (uint64_t i = std::max(store.FirstIndex(), model.FirstIndex()); i <= acked_hs.commit; ++i) {

@@ -22,20 +22,25 @@ using raftlogtest::TempDir;
 namespace {
 
 raft::Entry MakeEntry(uint64_t term, uint64_t index, std::string data = "") {
-  if (data.empty()) data = "i=" + std::to_string(index) + " t=" + std::to_string(term);
+  if (data.empty()) {
+    data = "i=" + std::to_string(index) + " t=" + std::to_string(term);
+  }
   return raft::Entry{term, index, raft::EntryType::kNormal, std::move(data)};
 }
 
 std::vector<raft::Entry> MakeEntries(uint64_t term, uint64_t from, uint64_t to) {
   std::vector<raft::Entry> out;
-  for (uint64_t i = from; i <= to; ++i) out.push_back(MakeEntry(term, i));
+  for (uint64_t i = from; i <= to; ++i) {
+    out.push_back(MakeEntry(term, i));
+  }
   return out;
 }
 
 std::string EntryKey(uint64_t index) {
   std::string k(1, 'e');
-  for (int shift = 56; shift >= 0; shift -= 8)
+  for (int shift = 56; shift >= 0; shift -= 8) {
     k.push_back(static_cast<char>((index >> shift) & 0xFF));
+  }
   return k;
 }
 
@@ -71,7 +76,9 @@ std::string RunModelSeed(uint64_t seed, int steps) {
   const uint64_t cache_choices[] = {0, 100, 700, 1u << 20};
   options.cache_bytes_max = cache_choices[rand(0, 3)];
   OpenLog log;
-  if (kvstore::Status s = log.Reopen(dir.path(), options); !s.ok()) return "open: " + s.ToString();
+  if (kvstore::Status s = log.Reopen(dir.path(), options); !s.ok()) {
+    return "open: " + s.ToString();
+  }
   raft::MemoryStorage model;
   uint64_t term = 1;
 
@@ -87,7 +94,9 @@ std::string RunModelSeed(uint64_t seed, int steps) {
         snap.emplace();
         const uint64_t cur = model.FirstIndex() - 1;
         snap->metadata.index = rand(cur >= 2 ? cur - 2 : 0, model.LastIndex() + 10);
-        if (snap->metadata.index == 0) snap->metadata.index = 1;
+        if (snap->metadata.index == 0) {
+          snap->metadata.index = 1;
+        }
         raft::Snapshot held;
         (void)model.Snapshot(&held);
         if (snap->metadata.index > held.metadata.index) {
@@ -118,11 +127,15 @@ std::string RunModelSeed(uint64_t seed, int steps) {
         const uint64_t lowest = std::max(first > 3 ? first - 3 : 1, model.hard_state().commit + 1);
         const uint64_t start = rand(lowest, model.LastIndex() + 1);
         const uint64_t n = rand(1, 6);
-        if (start <= model.LastIndex()) term += rand(0, 1);  // a new leader overwrites
+        if (start <= model.LastIndex()) {
+          term += rand(0, 1);  // a new leader overwrites
+        }
         for (uint64_t k = 0; k < n; ++k) {
           std::string data(rand(0, 80), static_cast<char>('a' + rand(0, 25)));
           raft::Entry e{term, start + k, raft::EntryType::kNormal, data};
-          if (rand(0, 9) == 0) e.type = raft::EntryType::kConfChange;
+          if (rand(0, 9) == 0) {
+            e.type = raft::EntryType::kConfChange;
+          }
           ents.push_back(std::move(e));
         }
         model.Append(ents);
@@ -134,7 +147,9 @@ std::string RunModelSeed(uint64_t seed, int steps) {
       }
       if (what.empty()) {
         kvstore::Status s = store.Save(hs ? &*hs : nullptr, ents, snap ? &*snap : nullptr);
-        if (!s.ok()) return at + "save: " + s.ToString();
+        if (!s.ok()) {
+          return at + "save: " + s.ToString();
+        }
         what = "save";
       }
     } else if (op < 72) {
@@ -142,15 +157,18 @@ std::string RunModelSeed(uint64_t seed, int steps) {
       const uint64_t ci = rand(dummy >= 1 ? dummy - 1 : 0, model.LastIndex());
       raft::Status ms = model.Compact(ci);
       kvstore::Status s = store.Compact(ci);
-      if (ms.code() != ModelCode(s))
+      if (ms.code() != ModelCode(s)) {
         return at + "compact " + std::to_string(ci) + ": " + s.ToString();
+      }
       what = "compact " + std::to_string(ci);
     } else if (op < 82) {
       raft::Snapshot current;
       (void)model.Snapshot(&current);
       const uint64_t lo = std::max(model.FirstIndex() - 1,
                                    current.metadata.index > 0 ? current.metadata.index - 1 : 0);
-      if (lo > model.LastIndex()) continue;  // a truncation went below the snapshot
+      if (lo > model.LastIndex()) {
+        continue;  // a truncation went below the snapshot
+      }
       const uint64_t i = rand(lo, model.LastIndex());
       raft::ConfState cs;
       cs.voters = {1, 2, rand(3, 9)};
@@ -158,15 +176,21 @@ std::string RunModelSeed(uint64_t seed, int steps) {
       raft::Snapshot ms_out, s_out;
       raft::Status ms = model.CreateSnapshot(i, cs, data, &ms_out);
       kvstore::Status s = store.CreateSnapshot(i, cs, data, &s_out);
-      if (ms.code() != ModelCode(s)) return at + "create snapshot: " + s.ToString();
-      if (s.ok() && !(ms_out == s_out)) return at + "create snapshot returned a different snapshot";
+      if (ms.code() != ModelCode(s)) {
+        return at + "create snapshot: " + s.ToString();
+      }
+      if (s.ok() && !(ms_out == s_out)) {
+        return at + "create snapshot returned a different snapshot";
+      }
       what = "create snapshot " + std::to_string(i);
     } else if (op < 85) {
       raft::ConfState cs;
       cs.voters = {rand(1, 3)};
       cs.learners = {rand(4, 6)};
       model.SetConfState(cs);
-      if (kvstore::Status s = store.SetConfState(cs); !s.ok()) return at + "conf: " + s.ToString();
+      if (kvstore::Status s = store.SetConfState(cs); !s.ok()) {
+        return at + "conf: " + s.ToString();
+      }
       what = "set conf state";
     } else if (op < 88) {
       if (kvstore::Status s = log.Reopen(dir.path(), options); !s.ok()) {
@@ -177,7 +201,9 @@ std::string RunModelSeed(uint64_t seed, int steps) {
       what = "reads";
     }
     const kvstore::RaftLogStore& st = *log.store;
-    if (std::string d = Diff(model, st); !d.empty()) return at + what + ": " + d;
+    if (std::string d = Diff(model, st); !d.empty()) {
+      return at + what + ": " + std::move(d);
+    }
     // Random Entries() queries, including error cases and byte limits.
     const uint64_t limits[] = {0, 30, 100, 250, raft::kNoLimit};
     for (int q = 0; q < 6; ++q) {
@@ -257,11 +283,13 @@ TEST_CASE("RaftLogStore serves recent entries from its cache and older ones from
   // Goal: the bounded cache holds the tail; reads below it go to disk and still match.
   TempDir dir;
   kvstore::RaftLogStoreOptions options;
-  options.cache_bytes_max = 10 * (24 + 8);  // ten entries of 8 data bytes
+  options.cache_bytes_max = uint64_t{10} * (24 + 8);  // ten entries of 8 data bytes
   OpenLog log;
   REQUIRE(log.Reopen(dir.path(), options).ok());
   std::vector<raft::Entry> ents;
-  for (uint64_t i = 1; i <= 50; ++i) ents.push_back(MakeEntry(1, i, "12345678"));
+  for (uint64_t i = 1; i <= 50; ++i) {
+    ents.push_back(MakeEntry(1, i, "12345678"));
+  }
   REQUIRE(log.store->Append(ents).ok());
 
   std::vector<raft::Entry> got;
@@ -425,7 +453,9 @@ TEST_CASE("Crc32c matches the standard check value in both implementations", "[r
   std::mt19937_64 rng(7);
   for (size_t n = 0; n < 70; ++n) {
     std::string s(n, '\0');
-    for (auto& c : s) c = static_cast<char>(rng());
+    for (auto& c : s) {
+      c = static_cast<char>(rng());
+    }
     REQUIRE(kvstore::Crc32c(s) == kvstore::Crc32cPortable(s));
     const size_t cut = n / 3;
     REQUIRE(kvstore::Crc32c(s.substr(cut), kvstore::Crc32c(s.substr(0, cut))) ==
@@ -454,8 +484,12 @@ TEST_CASE("RaftLogStore readers see a consistent log while another thread writes
         ++term;
       }
       kvstore::Status s = store->Append(MakeEntries(term, start, start + rng() % 4));
-      if (s.ok() && round % 40 == 39) s = store->Compact(store->LastIndex() - 5);
-      if (!s.ok()) writer_error = s.ToString();
+      if (s.ok() && round % 40 == 39) {
+        s = store->Compact(store->LastIndex() - 5);
+      }
+      if (!s.ok()) {
+        writer_error = s.ToString();
+      }
     }
     done = true;
   });
@@ -467,7 +501,9 @@ TEST_CASE("RaftLogStore readers see a consistent log while another thread writes
     const uint64_t last = store->LastIndex();
     std::vector<raft::Entry> got;
     raft::Status s = store->Entries(first, last + 1, raft::kNoLimit, &got);
-    if (s.code() == raft::Code::kCompacted || s.code() == raft::Code::kUnavailable) continue;
+    if (s.code() == raft::Code::kCompacted || s.code() == raft::Code::kUnavailable) {
+      continue;
+    }
     if (!s.ok()) {
       reader_error = Str(s);
       break;
