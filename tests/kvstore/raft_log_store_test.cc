@@ -540,12 +540,16 @@ struct SingleNodeHost {
       raft::Ready rd = node.Ready();
       kvstore::Status s = store->Save(rd.hard_state ? &*rd.hard_state : nullptr, rd.entries,
                                       rd.snapshot.empty() ? nullptr : &rd.snapshot);
-      if (!s.ok()) return s.ToString();
+      if (!s.ok()) {
+        return s.ToString();
+      }
       for (const raft::Entry& e : rd.committed_entries) {
         applied_index = e.index;
         if (e.type == raft::EntryType::kConfChange) {
           raft::ConfChange cc;
-          if (!raft::DecodeConfChange(e.data, &cc).ok()) return "bad conf change";
+          if (!raft::DecodeConfChange(e.data, &cc).ok()) {
+            return "bad conf change";
+          }
           conf_state = node.ApplyConfChange(cc);
         } else if (!e.data.empty()) {
           applied.push_back(e.data);
