@@ -195,7 +195,7 @@ TEST_CASE("RaftLogStore survives SIGKILL at random points with a prefix of its S
     for (char** e = environ; *e != nullptr; ++e) {
       env_strings.emplace_back(*e);
     }
-    env_strings.push_back("KV_RAFT_LOG_CRASH_DIR=" + dir.path());
+    env_strings.push_back("KV_RAFT_LOG_CRASH_DIR=" + dir.str());
     env_strings.push_back("KV_RAFT_LOG_CRASH_FD=" + std::to_string(fds[1]));
     env_strings.push_back("KV_RAFT_LOG_CRASH_SEED=" + std::to_string(seed));
     env_strings.push_back("KV_RAFT_LOG_CRASH_START=" + std::to_string(done_steps));
@@ -255,7 +255,7 @@ TEST_CASE("RaftLogStore survives SIGKILL at random points with a prefix of its S
     ApplyToModel(MakeStep(seed, done_steps + 1, next), &next);
 
     OpenLog log;
-    kvstore::Status s = log.Reopen(dir.path(), StoreOptions());
+    kvstore::Status s = log.Reopen(dir.str(), StoreOptions());
     INFO(s.ToString());
     REQUIRE(s.ok());
     const kvstore::RaftLogStore& store = *log.store;

@@ -77,7 +77,7 @@ std::string RunModelSeed(uint64_t seed, int steps) {
   const uint64_t cache_choices[] = {0, 100, 700, 1u << 20};
   options.cache_bytes_max = cache_choices[rand(0, 3)];
   OpenLog log;
-  if (kvstore::Status s = log.Reopen(dir.path(), options); !s.ok()) {
+  if (kvstore::Status s = log.Reopen(dir.str(), options); !s.ok()) {
     return "open: " + s.ToString();
   }
   raft::MemoryStorage model;
@@ -194,7 +194,7 @@ std::string RunModelSeed(uint64_t seed, int steps) {
       }
       what = "set conf state";
     } else if (op < 88) {
-      if (kvstore::Status s = log.Reopen(dir.path(), options); !s.ok()) {
+      if (kvstore::Status s = log.Reopen(dir.str(), options); !s.ok()) {
         return at + "reopen: " + s.ToString();
       }
       what = "reopen";
@@ -246,7 +246,7 @@ TEST_CASE("RaftLogStore reopens with the same state", "[raft_log]") {
   TempDir dir;
   kvstore::RaftLogStoreOptions options;
   OpenLog log;
-  REQUIRE(log.Reopen(dir.path(), options).ok());
+  REQUIRE(log.Reopen(dir.str(), options).ok());
   REQUIRE(log.store->Bootstrap({1, 2, 3}).ok());
   raft::HardState hs{3, 2, 20};
   REQUIRE(log.store->Save(&hs, MakeEntries(3, 4, 30), nullptr).ok());
@@ -263,7 +263,7 @@ TEST_CASE("RaftLogStore reopens with the same state", "[raft_log]") {
   REQUIRE(model.Compact(12).ok());
   REQUIRE(Diff(model, *log.store).empty());
 
-  REQUIRE(log.Reopen(dir.path(), options).ok());
+  REQUIRE(log.Reopen(dir.str(), options).ok());
   CHECK(log.store->FirstIndex() == 13);
   CHECK(log.store->LastIndex() == 30);
   const std::string d = Diff(model, *log.store);
@@ -286,7 +286,7 @@ TEST_CASE("RaftLogStore serves recent entries from its cache and older ones from
   kvstore::RaftLogStoreOptions options;
   options.cache_bytes_max = uint64_t{10} * (24 + 8);  // ten entries of 8 data bytes
   OpenLog log;
-  REQUIRE(log.Reopen(dir.path(), options).ok());
+  REQUIRE(log.Reopen(dir.str(), options).ok());
   std::vector<raft::Entry> ents;
   for (uint64_t i = 1; i <= 50; ++i) {
     ents.push_back(MakeEntry(1, i, "12345678"));
@@ -337,26 +337,26 @@ void MutateRawEntry(const std::string& dir, uint64_t index, Fn mutate) {
 TEST_CASE("RaftLogStore Open reports a corrupt entry as kDataLoss naming it", "[raft_log]") {
   // Goal: a flipped byte, a truncated value or a value under the wrong key fail Open cleanly.
   TempDir dir;
-  WriteTenEntries(dir.path());
+  WriteTenEntries(dir.str());
   OpenLog log;
   SECTION("flipped payload byte") {
-    MutateRawEntry(dir.path(), 7, [](std::string* v) { (*v)[v->size() - 2] ^= 0x20; });
+    MutateRawEntry(dir.str(), 7, [](std::string* v) { (*v)[v->size() - 2] ^= 0x20; });
   }
   SECTION("flipped checksum byte") {
-    MutateRawEntry(dir.path(), 7, [](std::string* v) { (*v)[1] ^= 0x01; });
+    MutateRawEntry(dir.str(), 7, [](std::string* v) { (*v)[1] ^= 0x01; });
   }
   SECTION("truncated value") {
-    MutateRawEntry(dir.path(), 7, [](std::string* v) { v->resize(3); });
+    MutateRawEntry(dir.str(), 7, [](std::string* v) { v->resize(3); });
   }
   SECTION("entry 6's record copied under key 7") {
     std::unique_ptr<kvstore::Engine> engine;
-    REQUIRE(kvstore::Engine::Open(dir.path(), {}, {}, &engine).ok());
+    REQUIRE(kvstore::Engine::Open(dir.str(), {}, {}, &engine).ok());
     std::string six;
     rocksdb::ColumnFamilyHandle* cf = engine->Cf("raft_log");
     REQUIRE(engine->db()->Get(rocksdb::ReadOptions(), cf, EntryKey(6), &six).ok());
     REQUIRE(engine->db()->Put(rocksdb::WriteOptions(), cf, EntryKey(7), six).ok());
   }
-  kvstore::Status s = log.Reopen(dir.path(), {});
+  kvstore::Status s = log.Reopen(dir.str(), {});
   INFO(s.ToString());
   CHECK(s.code() == kvstore::Code::kDataLoss);
   CHECK(s.message().find("index 7 ") != std::string::npos);
@@ -366,11 +366,11 @@ TEST_CASE("RaftLogStore Open reports a corrupt entry as kDataLoss naming it", "[
 TEST_CASE("RaftLogStore Open reports a missing entry and a lost tail", "[raft_log]") {
   // Goal: holes in the log and a commit index beyond the last entry are reported at Open.
   TempDir dir;
-  WriteTenEntries(dir.path());
+  WriteTenEntries(dir.str());
   std::string expect;
   {
     std::unique_ptr<kvstore::Engine> engine;
-    REQUIRE(kvstore::Engine::Open(dir.path(), {}, {}, &engine).ok());
+    REQUIRE(kvstore::Engine::Open(dir.str(), {}, {}, &engine).ok());
     rocksdb::ColumnFamilyHandle* cf = engine->Cf("raft_log");
     SECTION("hole") {
       REQUIRE(engine->db()->Delete(rocksdb::WriteOptions(), cf, EntryKey(5)).ok());
@@ -382,7 +382,7 @@ TEST_CASE("RaftLogStore Open reports a missing entry and a lost tail", "[raft_lo
     }
   }
   OpenLog log;
-  kvstore::Status s = log.Reopen(dir.path(), {});
+  kvstore::Status s = log.Reopen(dir.str(), {});
   INFO(s.ToString());
   CHECK(s.code() == kvstore::Code::kDataLoss);
   CHECK(s.message().find(expect) != std::string::npos);
@@ -394,7 +394,7 @@ TEST_CASE("RaftLogStore reads never return a corrupt entry", "[raft_log]") {
   kvstore::RaftLogStoreOptions options;
   options.cache_bytes_max = 0;  // every read goes to RocksDB
   OpenLog log;
-  REQUIRE(log.Reopen(dir.path(), options).ok());
+  REQUIRE(log.Reopen(dir.str(), options).ok());
   REQUIRE(log.store->Append(MakeEntries(2, 1, 10)).ok());
   rocksdb::ColumnFamilyHandle* cf = log.engine->Cf("raft_log");
   std::string value;
@@ -423,7 +423,7 @@ TEST_CASE("RaftLogStore rejects oversized snapshot data and out-of-date snapshot
   kvstore::RaftLogStoreOptions options;
   options.snapshot_data_bytes_max = 16;
   OpenLog log;
-  REQUIRE(log.Reopen(dir.path(), options).ok());
+  REQUIRE(log.Reopen(dir.str(), options).ok());
   REQUIRE(log.store->Append(MakeEntries(1, 1, 5)).ok());
   raft::Snapshot snap;
   snap.metadata = raft::SnapshotMetadata{8, 2, raft::ConfState{{1}, {}}};
@@ -470,7 +470,7 @@ TEST_CASE("RaftLogStore readers see a consistent log while another thread writes
   kvstore::RaftLogStoreOptions options;
   options.cache_bytes_max = 400;  // most reads below the tail go to RocksDB
   OpenLog log;
-  REQUIRE(log.Reopen(dir.path(), options).ok());
+  REQUIRE(log.Reopen(dir.str(), options).ok());
   kvstore::RaftLogStore* store = log.store.get();
   std::atomic<bool> done{false};
   std::string writer_error;
@@ -567,7 +567,7 @@ TEST_CASE("RawNode runs on a RaftLogStore and restarts from it", "[raft_log]") {
   // Goal: the store works as RawNode's Storage: commit, snapshot + compact, reopen, resume.
   TempDir dir;
   OpenLog log;
-  REQUIRE(log.Reopen(dir.path(), {}).ok());
+  REQUIRE(log.Reopen(dir.str(), {}).ok());
   REQUIRE(log.store->Bootstrap({1}).ok());
   SingleNodeHost host;
   host.store = log.store.get();
@@ -590,7 +590,7 @@ TEST_CASE("RawNode runs on a RaftLogStore and restarts from it", "[raft_log]") {
   REQUIRE(log.store->CreateSnapshot(host.applied_index, host.conf_state, "app", nullptr).ok());
   REQUIRE(log.store->Compact(host.applied_index - 5).ok());
 
-  REQUIRE(log.Reopen(dir.path(), {}).ok());
+  REQUIRE(log.Reopen(dir.str(), {}).ok());
   host.store = log.store.get();
   config.storage = log.store.get();
   config.applied = host.applied_index;

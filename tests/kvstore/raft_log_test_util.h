@@ -14,29 +14,11 @@
 #include "kvstore/raft_log_store.h"
 #include "raft/storage.h"
 #include "raft/types.h"
+#include "tests/support/temp_dir.h"
 
 namespace raftlogtest {
 
-// A fresh directory under /tmp, removed with everything in it on destruction.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = "/tmp/raft-log-test-XXXXXX";
-    char* p = mkdtemp(tmpl.data());
-    if (p == nullptr) std::abort();
-    path_ = p;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using TempDir = kvtest::TempDir;
 
 // An Engine and a RaftLogStore on `dir`, closed and reopened on demand.
 struct OpenLog {

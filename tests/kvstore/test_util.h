@@ -10,30 +10,9 @@
 #include <vector>
 
 #include "kvstore/mvcc_store.h"
+#include "tests/support/temp_dir.h"
 
 namespace kvtest {
-
-// A fresh directory under /tmp, removed with everything in it on destruction.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = "/tmp/kvstore-test-XXXXXX";
-    char* p = mkdtemp(tmpl.data());
-    if (p == nullptr) std::abort();
-    path_ = p;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string Sub(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 inline kvdpb::InternalRequest PutReq(const std::string& k, const std::string& v,
                                      int64_t lease = 0) {

@@ -14,6 +14,7 @@
 #include "kvstore/mvcc_store.h"
 #include "kvstore/watchable_store.h"
 #include "tests/kvstore/watch_test_util.h"
+#include "tests/support/temp_dir.h"
 
 // g++ 12 flags designated initializers that leave members to their default member initializers
 // (CreateArgs{.key = "k"}) as missing; those defaults are intended.
@@ -24,19 +25,7 @@ namespace {
 
 using etcdserverpb::WatchResponse;
 
-// A temp dir removed with everything in it when the test ends.
-struct TempDir {
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "kv-watch-XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  std::string path;
-};
+using kvtest::TempDir;
 
 // Records every revision the MVCC store reports and forwards it to the watchable store.
 class Tee : public HistoryObserver {
@@ -56,7 +45,7 @@ class Tee : public HistoryObserver {
 struct Node {
   explicit Node(WatchOptions options) {
     StoreOptions so;
-    REQUIRE(MvccStore::OpenDir(dir.path, so, &engine, &mvcc).ok());
+    REQUIRE(MvccStore::OpenDir(dir.str(), so, &engine, &mvcc).ok());
     watch = std::make_unique<WatchableStore>(mvcc.get(), std::move(options));
     tee = std::make_unique<Tee>(watch.get());
     mvcc->SetObserver(tee.get());

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <string>
 #include <string_view>
 
 namespace kvtest {
@@ -19,6 +20,9 @@ class TempDir {
   TempDir& operator=(const TempDir&) = delete;
 
   const std::filesystem::path& path() const { return path_; }
+  // The path as a string, and the path of an entry inside the directory.
+  std::string str() const { return path_.string(); }
+  std::string Sub(std::string_view name) const { return (path_ / name).string(); }
 
  private:
   void Remove() noexcept;
