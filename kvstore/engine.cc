@@ -1,0 +1,155 @@
+#include "kvstore/engine.h"
+
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+
+#include <algorithm>
+
+namespace kvstore {
+
+struct Engine::Rep {
+  rocksdb::DBOptions db_options;
+  rocksdb::ColumnFamilyOptions cf_options;
+  std::unique_ptr<rocksdb::DB> db;
+  std::map<std::string, rocksdb::ColumnFamilyHandle*> handles;
+
+  ~Rep() {
+    if (db) {
+      for (auto& [name, h] : handles) {
+        (void)db->DestroyColumnFamilyHandle(h);
+      }
+      (void)db->Close();
+    }
+  }
+};
+
+Status FromRocks(const rocksdb::Status& s, const std::string& context) {
+  if (s.ok()) return Status::Ok();
+  Code code = s.IsCorruption() ? Code::kDataLoss : Code::kInternal;
+  return {code, "rocksdb: " + context + ": " + s.ToString()};
+}
+
+Status Engine::Open(const std::string& dir, const EngineOptions& options,
+                    const std::vector<std::string>& families, std::unique_ptr<Engine>* out) {
+  std::unique_ptr<Engine> e(new Engine());
+  e->dir_ = dir;
+  e->rep_ = std::make_unique<Rep>();
+  Rep& r = *e->rep_;
+  r.db_options.create_if_missing = true;
+  r.db_options.create_missing_column_families = true;
+  r.db_options.paranoid_checks = true;
+  r.db_options.max_background_jobs = 2;
+  r.db_options.keep_log_file_num = 4;
+  r.db_options.max_manifest_file_size = 64u << 20;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  table.cache_index_and_filter_blocks = true;
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.format_version = 5;
+  r.cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  r.cf_options.write_buffer_size = options.write_buffer_bytes;
+  r.cf_options.max_write_buffer_number = 2;
+  r.cf_options.paranoid_file_checks = false;
+
+  std::vector<std::string> names;
+  std::vector<std::string> existing;
+  rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(r.db_options, dir, &existing);
+  if (ls.ok()) {
+    names = existing;
+  } else if (!ls.IsIOError() && !ls.IsPathNotFound()) {
+    // A missing CURRENT is a new dir (IOError/PathNotFound); anything else is damage.
+    return FromRocks(ls, "list column families in " + dir);
+  }
+  if (names.empty()) names.push_back(rocksdb::kDefaultColumnFamilyName);
+  for (const auto& f : families) {
+    if (std::find(names.begin(), names.end(), f) == names.end()) names.push_back(f);
+  }
+  std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+  descs.reserve(names.size());
+  for (const auto& n : names) descs.emplace_back(n, r.cf_options);
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(r.db_options, dir, descs, &handles, &raw);
+  if (!s.ok()) return FromRocks(s, "open " + dir);
+  r.db.reset(raw);
+  for (size_t i = 0; i < names.size(); ++i) r.handles[names[i]] = handles[i];
+  if (options.verify_checksums_on_open) {
+    s = r.db->VerifyChecksum();
+    if (!s.ok()) return FromRocks(s, "verify checksums in " + dir);
+  }
+  *out = std::move(e);
+  return Status::Ok();
+}
+
+Engine::~Engine() = default;
+
+rocksdb::DB* Engine::db() const { return rep_->db.get(); }
+
+rocksdb::ColumnFamilyHandle* Engine::Cf(const std::string& name) const {
+  auto it = rep_->handles.find(name);
+  KV_CHECK(it != rep_->handles.end(), "unknown column family %s", name.c_str());
+  return it->second;
+}
+
+bool Engine::HasColumnFamily(const std::string& name) const {
+  return rep_->handles.count(name) != 0;
+}
+
+Status Engine::AddColumnFamily(const std::string& name) {
+  if (HasColumnFamily(name)) return Status::Ok();
+  rocksdb::ColumnFamilyHandle* h = nullptr;
+  rocksdb::Status s = rep_->db->CreateColumnFamily(rep_->cf_options, name, &h);
+  if (!s.ok()) return FromRocks(s, "create column family " + name);
+  rep_->handles[name] = h;
+  return Status::Ok();
+}
+
+Status Engine::RecreateColumnFamily(const std::string& name) {
+  auto it = rep_->handles.find(name);
+  if (it != rep_->handles.end()) {
+    rocksdb::Status s = rep_->db->DropColumnFamily(it->second);
+    if (!s.ok()) return FromRocks(s, "drop column family " + name);
+    s = rep_->db->DestroyColumnFamilyHandle(it->second);
+    rep_->handles.erase(it);
+    if (!s.ok()) return FromRocks(s, "destroy column family handle " + name);
+  }
+  return AddColumnFamily(name);
+}
+
+int64_t Engine::SizeBytes() const {
+  uint64_t total = 0;
+  for (auto& [name, h] : rep_->handles) {
+    uint64_t v = 0;
+    if (rep_->db->GetIntProperty(h, "rocksdb.total-sst-files-size", &v)) total += v;
+    if (rep_->db->GetIntProperty(h, "rocksdb.cur-size-all-mem-tables", &v)) total += v;
+  }
+  return static_cast<int64_t>(total);
+}
+
+int64_t Engine::SizeInUseBytes() const {
+  uint64_t total = 0;
+  for (auto& [name, h] : rep_->handles) {
+    uint64_t v = 0;
+    if (rep_->db->GetIntProperty(h, "rocksdb.estimate-live-data-size", &v)) total += v;
+    if (rep_->db->GetIntProperty(h, "rocksdb.cur-size-all-mem-tables", &v)) total += v;
+  }
+  return static_cast<int64_t>(total);
+}
+
+Status Engine::CompactAll() {
+  for (auto& [name, h] : rep_->handles) {
+    rocksdb::Status s = rep_->db->Flush(rocksdb::FlushOptions(), h);
+    if (!s.ok()) return FromRocks(s, "flush " + name);
+    rocksdb::CompactRangeOptions o;
+    o.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    s = rep_->db->CompactRange(o, h, nullptr, nullptr);
+    if (!s.ok()) return FromRocks(s, "compact " + name);
+  }
+  return Status::Ok();
+}
+
+}  // namespace kvstore

@@ -1,0 +1,158 @@
+// kvstore::MvccStore: etcd's MVCC key-value store (revisions, ranges, txns, compaction), its
+// lease table and the apply path for committed raft entries, on top of the Engine's RocksDB.
+// Layout, crash-safety and checkpoint format: docs/storage.md.
+//
+// Thread-safety:
+//  * Apply, CompactStep, RestoreCheckpoint, Defragment and SetObserver: ONE thread (the apply
+//    thread) only.
+//  * Range, HashKV, ReadEvents, CurrentRevision, CompactRevision, AppliedIndex, WriteCheckpoint,
+//    CheckRequest, the size figures and every lease query/renew method: any thread, concurrently
+//    with each other and with the apply thread. Reads see a consistent revision.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kvstore/engine.h"
+#include "kvstore/history.h"
+#include "kvstore/status.h"
+#include "proto/kvd_internal.pb.h"
+#include "proto/rpc.pb.h"
+
+namespace kvstore {
+
+struct StoreOptions {
+  // Leases granted with a shorter TTL get this one (etcd: ceil(1.5 x election timeout)).
+  int64_t min_lease_ttl_seconds = 2;
+  // Largest TTL a lease may ask for (etcd's MaxLeaseTTL).
+  int64_t max_lease_ttl_seconds = 9'000'000'000;
+  // Max ops in each of compare/success/failure of a Txn; nested txns share the budget.
+  int64_t max_txn_ops = 128;
+  // Largest serialized request accepted (etcd --max-request-bytes).
+  size_t max_request_bytes = 1'572'864;
+  // Size quota: CheckRequest refuses writes that would go above it (etcd --quota-backend-bytes).
+  int64_t quota_backend_bytes = int64_t{2} << 30;
+  // fsync the WAL on every Apply batch. Off by default: the raft log is synced first and
+  // replays whatever a power loss takes away; a SIGKILL loses nothing either way.
+  bool sync_writes = false;
+  // Loop limit of one ReadEvents call: rev CF entries examined (stops at a revision boundary).
+  size_t read_events_scan_max = 1u << 16;
+  // Loop limit for leases: max keys deleted by one revoke is unbounded by design (one
+  // revision), but one Apply batch may hold at most this many entries.
+  size_t apply_batch_entries_max = 10'000;
+  EngineOptions engine;
+};
+
+// One committed raft entry handed to Apply.
+struct ApplyEntry {
+  uint64_t index = 0;
+  const kvdpb::InternalRequest* request = nullptr;
+};
+
+struct ApplyResult {
+  uint64_t index = 0;
+  bool skipped = false;  // index <= applied index: nothing done, nothing to answer
+  Status status;         // the request's own outcome (bad request, lease not found, ...)
+  kvdpb::InternalResponse response;
+};
+
+class MvccStore : public History {
+ public:
+  // The column families MvccStore owns in the Engine.
+  static std::vector<std::string> ColumnFamilies();
+
+  // Opens a store on `engine` (which must have been opened with ColumnFamilies(); it must
+  // outlive the store). Fails with a clear status if a checkpoint restore was interrupted or
+  // the metadata is unreadable.
+  static Status Open(Engine* engine, const StoreOptions& options, std::unique_ptr<MvccStore>* out);
+  // Convenience for tests and tools: opens an Engine in `dir` plus the store.
+  static Status OpenDir(const std::string& dir, const StoreOptions& options,
+                        std::unique_ptr<Engine>* engine, std::unique_ptr<MvccStore>* out);
+  ~MvccStore() override;
+  MvccStore(const MvccStore&) = delete;
+  MvccStore& operator=(const MvccStore&) = delete;
+
+  // ---- reads (any thread) ----
+  // Serves a RangeRequest at the latest or a retained revision, filling header.revision.
+  Status Range(const etcdserverpb::RangeRequest& req, etcdserverpb::RangeResponse* resp) const;
+  // Hash of the logical history up to `rev` (0 = latest); equal on replicas with the same
+  // history whatever their physical compaction progress. Sets *hashed_rev to the revision used.
+  Status HashKV(int64_t rev, uint32_t* hash, int64_t* compact_revision, int64_t* hashed_rev) const;
+
+  int64_t CurrentRevision() const override;
+  int64_t CompactRevision() const override;
+  Status ReadEvents(const KeyRange& range, int64_t from_rev, int64_t to_rev, size_t max_events,
+                    bool want_prev_kv, std::vector<mvccpb::Event>* out,
+                    int64_t* next_rev) const override;
+  uint64_t AppliedIndex() const { return applied_index_.load(); }
+  // True when the last Compact has been physically carried out by CompactStep.
+  bool PhysicalCompactionDone() const;
+
+  // Checks done before proposing a request: size, validation (etcd's gRPC-layer checks) and the
+  // size quota for requests that add data. Apply repeats the deterministic ones.
+  Status CheckRequest(const kvdpb::InternalRequest& req) const;
+  int64_t SizeBytes() const { return engine_->SizeBytes(); }
+  int64_t SizeInUseBytes() const { return engine_->SizeInUseBytes(); }
+  // Active alarms (persisted, replicated through AlarmRequest entries).
+  std::vector<etcdserverpb::AlarmMember> Alarms() const;
+
+  // ---- leases (any thread; deadlines are local, not replicated) ----
+  // KeepAlive: resets the deadline to now + TTL and returns the granted TTL; LeaseNotFound for
+  // unknown leases (the server answers TTL 0).
+  Status LeaseRenew(int64_t id, int64_t now_ms, int64_t* ttl_seconds);
+  // TimeToLive: unknown -> ok with TTL -1 and grantedTTL 0.
+  Status LeaseTimeToLive(const etcdserverpb::LeaseTimeToLiveRequest& req, int64_t now_ms,
+                         etcdserverpb::LeaseTimeToLiveResponse* resp) const;
+  void LeaseLeases(etcdserverpb::LeaseLeasesResponse* resp) const;
+  // Up to `max` leases whose deadline is <= now_ms, soonest first (the leader proposes revokes).
+  std::vector<int64_t> ExpiredLeases(int64_t now_ms, size_t max) const;
+  // Becoming leader: every lease expires at now + (checkpointed remaining TTL or TTL) + extend.
+  void Promote(int64_t now_ms, int64_t extend_ms);
+  // Losing leadership: nothing expires until the next Promote.
+  void Demote();
+
+  // ---- apply thread ----
+  // Applies committed entries in order, writing all their state and the applied index in ONE
+  // RocksDB WriteBatch. Entries with index <= AppliedIndex() are skipped. `now_ms` seeds the
+  // deadlines of leases granted here. A non-ok return is an I/O failure: nothing was applied
+  // and the store refuses further writes (reopen it).
+  Status Apply(std::span<const ApplyEntry> entries, int64_t now_ms,
+               std::vector<ApplyResult>* results);
+  // Carries out at most `max_keys` keys' worth of the pending physical compaction. *done is set
+  // when nothing is left.
+  Status CompactStep(size_t max_keys, bool* done);
+  // Defragment: lets RocksDB rewrite every file.
+  Status Defragment() { return engine_->CompactAll(); }
+  // Told of every committed revision and compaction (may be null). Set before applying.
+  void SetObserver(HistoryObserver* observer) { observer_ = observer; }
+
+  // ---- checkpoints ----
+  // Writes a consistent image of the store (one byte stream, checksummed, applied index
+  // included) to `sink` in chunks of at most `chunk_bytes`. Any thread.
+  Status WriteCheckpoint(const std::function<Status(std::string_view)>& sink,
+                         size_t chunk_bytes = 1u << 20) const;
+  Status WriteCheckpointFile(const std::string& path) const;
+  // Replaces the store's whole content with the checkpoint in `path` (verified first). A crash
+  // in the middle is detected by the next Open. Apply thread only.
+  Status RestoreCheckpointFile(const std::string& path);
+
+ private:
+  struct Impl;
+  explicit MvccStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+  Engine* engine_ = nullptr;
+  std::atomic<int64_t> current_rev_{1};
+  std::atomic<int64_t> compact_rev_{0};
+  std::atomic<uint64_t> applied_index_{0};
+  HistoryObserver* observer_ = nullptr;
+};
+
+}  // namespace kvstore
