@@ -1,0 +1,315 @@
+#include "server/services.h"
+
+#include "server/config.h"
+
+namespace server {
+
+grpc::Status ToGrpc(const kvstore::Status& s) {
+  if (s.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(static_cast<int>(s.code())), s.message());
+}
+
+namespace {
+
+// etcdctl's watch and keep-alive loops send "hasleader: true": etcd then refuses to serve
+// without a leader instead of waiting.
+bool RequireLeader(Node* node, grpc::CallbackServerContext* ctx, grpc::ServerUnaryReactor* r) {
+  const auto& md = ctx->client_metadata();
+  auto it = md.find("hasleader");
+  if (it != md.end() && it->second == "true" && node->leader() == 0) {
+    r->Finish(ToGrpc(errors::NoLeader()));
+    return false;
+  }
+  return true;
+}
+
+// Proposes `req` and answers with pick(applied response) once this member applied it.
+template <typename Resp, typename Pick>
+grpc::ServerUnaryReactor* ProposeAndReply(Node* node, grpc::CallbackServerContext* ctx,
+                                          kvdpb::InternalRequest req, Resp* resp, Pick pick) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (!RequireLeader(node, ctx, reactor)) return reactor;
+  kvstore::Status s = node->store().CheckRequest(req);
+  if (!s.ok()) {
+    reactor->Finish(ToGrpc(s));
+    return reactor;
+  }
+  node->Propose(std::move(req), [node, resp, reactor, pick](const kvstore::Status& st,
+                                                            kvdpb::InternalResponse* out) {
+    if (!st.ok()) {
+      reactor->Finish(ToGrpc(st));
+      return;
+    }
+    resp->Swap(pick(out));
+    node->FillHeader(resp->mutable_header());
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+// Runs serve() once a linearizable read may be served (on a read worker), or at once when
+// `serializable`.
+template <typename Serve>
+grpc::ServerUnaryReactor* ReadAndReply(Node* node, grpc::CallbackServerContext* ctx,
+                                       bool serializable, Serve serve) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (!RequireLeader(node, ctx, reactor)) return reactor;
+  if (serializable) {
+    reactor->Finish(ToGrpc(serve()));
+    return reactor;
+  }
+  node->ReadIndex([reactor, serve](const kvstore::Status& s) {
+    reactor->Finish(ToGrpc(s.ok() ? serve() : s));
+  });
+  return reactor;
+}
+
+void FillClusterHeader(Node* node, etcdserverpb::ResponseHeader* h) {
+  h->set_cluster_id(node->cluster_id());
+  h->set_member_id(node->member_id());
+  h->set_raft_term(node->term());
+}
+
+}  // namespace
+
+// ---- KV ---------------------------------------------------------------------------------------
+
+grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,
+                                           const etcdserverpb::RangeRequest* req,
+                                           etcdserverpb::RangeResponse* resp) {
+  Node* node = node_;
+  return ReadAndReply(node_, ctx, req->serializable(), [node, req, resp] {
+    kvstore::Status s = node->store().Range(*req, resp);
+    if (s.ok()) node->FillHeader(resp->mutable_header());
+    return s;
+  });
+}
+
+grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* ctx,
+                                         const etcdserverpb::PutRequest* req,
+                                         etcdserverpb::PutResponse* resp) {
+  kvdpb::InternalRequest r;
+  *r.mutable_put() = *req;
+  return ProposeAndReply(node_, ctx, std::move(r), resp,
+                         [](kvdpb::InternalResponse* out) { return out->mutable_put(); });
+}
+
+grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* ctx,
+                                                 const etcdserverpb::DeleteRangeRequest* req,
+                                                 etcdserverpb::DeleteRangeResponse* resp) {
+  kvdpb::InternalRequest r;
+  *r.mutable_delete_range() = *req;
+  return ProposeAndReply(node_, ctx, std::move(r), resp,
+                         [](kvdpb::InternalResponse* out) { return out->mutable_delete_range(); });
+}
+
+grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
+                                         const etcdserverpb::TxnRequest* req,
+                                         etcdserverpb::TxnResponse* resp) {
+  kvdpb::InternalRequest r;
+  *r.mutable_txn() = *req;
+  return ProposeAndReply(node_, ctx, std::move(r), resp,
+                         [](kvdpb::InternalResponse* out) { return out->mutable_txn(); });
+}
+
+grpc::ServerUnaryReactor* KvService::Compact(grpc::CallbackServerContext* ctx,
+                                             const etcdserverpb::CompactionRequest* req,
+                                             etcdserverpb::CompactionResponse* resp) {
+  kvdpb::InternalRequest r;
+  *r.mutable_compaction() = *req;
+  return ProposeAndReply(node_, ctx, std::move(r), resp,
+                         [](kvdpb::InternalResponse* out) { return out->mutable_compaction(); });
+}
+
+// ---- Maintenance ------------------------------------------------------------------------------
+
+grpc::ServerUnaryReactor* MaintenanceService::Status(grpc::CallbackServerContext* ctx,
+                                                     const etcdserverpb::StatusRequest* /*req*/,
+                                                     etcdserverpb::StatusResponse* resp) {
+  resp->set_version(std::string(kEtcdServerVersion));
+  resp->set_dbsize(node_->store().SizeBytes());
+  resp->set_dbsizeinuse(node_->store().SizeInUseBytes());
+  resp->set_leader(node_->leader());
+  resp->set_raftindex(node_->commit_index());
+  resp->set_raftterm(node_->term());
+  resp->set_raftappliedindex(node_->applied_index());
+  if (node_->leader() == 0) resp->add_errors(errors::NoLeader().message());
+  for (const auto& a : node_->store().Alarms()) {
+    resp->add_errors("memberID:" + std::to_string(a.memberid()) +
+                     " alarm:" + etcdserverpb::AlarmType_Name(a.alarm()) + " ");
+  }
+  node_->FillHeader(resp->mutable_header());
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext* ctx,
+                                                     const etcdserverpb::HashKVRequest* req,
+                                                     etcdserverpb::HashKVResponse* resp) {
+  Node* node = node_;
+  return ReadAndReply(node_, ctx, true, [node, req, resp] {
+    uint32_t hash = 0;
+    int64_t compact_rev = 0;
+    int64_t hashed_rev = 0;
+    kvstore::Status s = node->store().HashKV(req->revision(), &hash, &compact_rev, &hashed_rev);
+    if (!s.ok()) return s;
+    resp->set_hash(hash);
+    resp->set_compact_revision(compact_rev);
+    resp->mutable_header()->set_revision(hashed_rev);
+    node->FillHeader(resp->mutable_header());
+    return s;
+  });
+}
+
+grpc::ServerUnaryReactor* MaintenanceService::Hash(grpc::CallbackServerContext* ctx,
+                                                   const etcdserverpb::HashRequest* /*req*/,
+                                                   etcdserverpb::HashResponse* resp) {
+  // etcd hashes its whole bbolt file; kvd has none, so it answers the hash of the logical
+  // key-value history (equal on replicas that applied the same entries).
+  Node* node = node_;
+  return ReadAndReply(node_, ctx, true, [node, resp] {
+    uint32_t hash = 0;
+    int64_t compact_rev = 0;
+    int64_t hashed_rev = 0;
+    kvstore::Status s = node->store().HashKV(0, &hash, &compact_rev, &hashed_rev);
+    if (!s.ok()) return s;
+    resp->set_hash(hash);
+    resp->mutable_header()->set_revision(hashed_rev);
+    node->FillHeader(resp->mutable_header());
+    return s;
+  });
+}
+
+grpc::ServerUnaryReactor* MaintenanceService::Alarm(grpc::CallbackServerContext* ctx,
+                                                    const etcdserverpb::AlarmRequest* req,
+                                                    etcdserverpb::AlarmResponse* resp) {
+  if (req->action() == etcdserverpb::AlarmRequest::GET) {
+    for (const auto& a : node_->store().Alarms()) {
+      if (req->alarm() == etcdserverpb::NONE || req->alarm() == a.alarm()) *resp->add_alarms() = a;
+    }
+    node_->FillHeader(resp->mutable_header());
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+  kvdpb::InternalRequest r;
+  *r.mutable_alarm() = *req;
+  return ProposeAndReply(node_, ctx, std::move(r), resp,
+                         [](kvdpb::InternalResponse* out) { return out->mutable_alarm(); });
+}
+
+// ---- Cluster ----------------------------------------------------------------------------------
+
+grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext* ctx,
+                                                     const etcdserverpb::MemberListRequest* /*req*/,
+                                                     etcdserverpb::MemberListResponse* resp) {
+  for (const MemberInfo& m : node_->Members()) {
+    etcdserverpb::Member* out = resp->add_members();
+    out->set_id(m.id);
+    out->set_name(m.name);
+    for (const auto& u : m.peer_urls) out->add_peerurls(u);
+    for (const auto& u : m.client_urls) out->add_clienturls(u);
+  }
+  FillClusterHeader(node_, resp->mutable_header());
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+// ---- Lease ------------------------------------------------------------------------------------
+
+grpc::ServerUnaryReactor* LeaseService::LeaseGrant(grpc::CallbackServerContext* ctx,
+                                                   const etcdserverpb::LeaseGrantRequest* req,
+                                                   etcdserverpb::LeaseGrantResponse* resp) {
+  kvdpb::InternalRequest r;
+  *r.mutable_lease_grant() = *req;
+  return ProposeAndReply(node_, ctx, std::move(r), resp,
+                         [](kvdpb::InternalResponse* out) { return out->mutable_lease_grant(); });
+}
+
+grpc::ServerUnaryReactor* LeaseService::LeaseRevoke(grpc::CallbackServerContext* ctx,
+                                                    const etcdserverpb::LeaseRevokeRequest* req,
+                                                    etcdserverpb::LeaseRevokeResponse* resp) {
+  kvdpb::InternalRequest r;
+  *r.mutable_lease_revoke() = *req;
+  return ProposeAndReply(node_, ctx, std::move(r), resp,
+                         [](kvdpb::InternalResponse* out) { return out->mutable_lease_revoke(); });
+}
+
+grpc::ServerUnaryReactor* LeaseService::LeaseTimeToLive(
+    grpc::CallbackServerContext* ctx, const etcdserverpb::LeaseTimeToLiveRequest* req,
+    etcdserverpb::LeaseTimeToLiveResponse* resp) {
+  Node* node = node_;
+  return ReadAndReply(node_, ctx, false, [node, req, resp] {
+    kvstore::Status s = node->store().LeaseTimeToLive(*req, SteadyNowMs(), resp);
+    if (s.ok()) node->FillHeader(resp->mutable_header());
+    return s;
+  });
+}
+
+grpc::ServerUnaryReactor* LeaseService::LeaseLeases(grpc::CallbackServerContext* ctx,
+                                                    const etcdserverpb::LeaseLeasesRequest* /*req*/,
+                                                    etcdserverpb::LeaseLeasesResponse* resp) {
+  Node* node = node_;
+  return ReadAndReply(node_, ctx, false, [node, resp] {
+    node->store().LeaseLeases(resp);
+    node->FillHeader(resp->mutable_header());
+    return kvstore::Status::Ok();
+  });
+}
+
+namespace {
+
+// One keep-alive stream: read a request, answer it, read the next (one write in flight).
+class KeepAliveReactor final
+    : public grpc::ServerBidiReactor<etcdserverpb::LeaseKeepAliveRequest,
+                                     etcdserverpb::LeaseKeepAliveResponse> {
+ public:
+  explicit KeepAliveReactor(Node* node) : node_(node) { StartRead(&req_); }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status::OK);
+      return;
+    }
+    if (node_->leader() == 0) {
+      Finish(ToGrpc(errors::NoLeader()));
+      return;
+    }
+    if (!node_->is_leader()) {
+      // Lease deadlines live on the leader; forwarding is not implemented yet.
+      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "etcdserver: not leader"));
+      return;
+    }
+    resp_.Clear();
+    int64_t ttl = 0;
+    kvstore::Status s = node_->store().LeaseRenew(req_.id(), SteadyNowMs(), &ttl);
+    resp_.set_id(req_.id());
+    resp_.set_ttl(s.ok() ? ttl : 0);  // unknown lease: TTL 0, not an error (etcd)
+    node_->FillHeader(resp_.mutable_header());
+    StartWrite(&resp_);
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status::OK);
+      return;
+    }
+    StartRead(&req_);
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  Node* node_;
+  etcdserverpb::LeaseKeepAliveRequest req_;
+  etcdserverpb::LeaseKeepAliveResponse resp_;
+};
+
+}  // namespace
+
+grpc::ServerBidiReactor<etcdserverpb::LeaseKeepAliveRequest, etcdserverpb::LeaseKeepAliveResponse>*
+LeaseService::LeaseKeepAlive(grpc::CallbackServerContext* /*ctx*/) {
+  return new KeepAliveReactor(node_);
+}
+
+}  // namespace server
