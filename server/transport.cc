@@ -225,11 +225,14 @@ void Transport::SenderLoop(Peer* peer) {
     ctx.reset();
   };
   bool logged_down = false;
+  // Open the stream at once, even with nothing to send: its hello tells the peer this member's
+  // name and client URLs (a follower otherwise never talks to the other followers).
+  bool need_hello = true;
   for (;;) {
     std::vector<raft::Message> batch;
     {
       std::unique_lock<std::mutex> lk(peer->mu);
-      peer->cv.wait(lk, [&] { return peer->stop || !peer->queue.empty(); });
+      peer->cv.wait(lk, [&] { return peer->stop || !peer->queue.empty() || need_hello; });
       if (peer->stop) break;
       size_t bytes = 0;
       while (!peer->queue.empty() && batch.size() < limits_.batch_msgs_max &&
@@ -260,6 +263,7 @@ void Transport::SenderLoop(Peer* peer) {
     }
     for (const raft::Message& m : batch) out.add_messages(raft::EncodeMessage(m));
     if (writer->Write(out)) {
+      need_hello = false;
       if (logged_down) KVD_LOG("peer %s is reachable again", FormatId(peer->id).c_str());
       logged_down = false;
       continue;
@@ -274,6 +278,7 @@ void Transport::SenderLoop(Peer* peer) {
     if (!logged_down)
       KVD_LOG("peer %s unreachable at %s", FormatId(peer->id).c_str(), peer->target.c_str());
     logged_down = true;
+    need_hello = true;  // reconnect (and re-introduce ourselves) after the pause
     node_->ReportUnreachable(peer->id);
     std::unique_lock<std::mutex> lk(peer->mu);
     peer->cv.wait_for(lk, std::chrono::milliseconds(limits_.retry_pause_ms),
