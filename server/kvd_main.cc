@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -43,7 +44,14 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  server::KvdServer server(config);
+  server::NodeLimits limits;
+  // etcd 3.5's --experimental-snapshot-catchup-entries (entries kept behind a raft snapshot for
+  // slow followers; default 5000). An environment knob until the flag exists in server/config.
+  if (const char* v = std::getenv("KVD_SNAPSHOT_CATCHUP_ENTRIES"); v != nullptr) {
+    const unsigned long long n = std::strtoull(v, nullptr, 10);
+    if (n > 0) limits.log_retain_entries = n;
+  }
+  server::KvdServer server(config, limits);
   st = server.Start();
   if (!st.ok()) {
     std::fprintf(stderr, "%s\n", st.message().c_str());

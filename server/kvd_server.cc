@@ -25,12 +25,13 @@ void SetKeepalive(grpc::ServerBuilder& b) {
 
 }  // namespace
 
-KvdServer::KvdServer(Config config) : config_(std::move(config)) {}
+KvdServer::KvdServer(Config config, NodeLimits limits)
+    : config_(std::move(config)), limits_(limits) {}
 
 KvdServer::~KvdServer() { Stop(); }
 
 Status KvdServer::Start() {
-  Status s = Node::Open(config_, NodeLimits{}, &node_);
+  Status s = Node::Open(config_, limits_, &node_);
   if (!s.ok()) return s;
 
   // Peers first, so that members starting together find each other's listeners.

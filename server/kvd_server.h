@@ -21,7 +21,7 @@ namespace server {
 
 class KvdServer {
  public:
-  explicit KvdServer(Config config);
+  explicit KvdServer(Config config, NodeLimits limits = NodeLimits{});
   ~KvdServer();  // Stop()s
   KvdServer(const KvdServer&) = delete;
   KvdServer& operator=(const KvdServer&) = delete;
@@ -37,6 +37,7 @@ class KvdServer {
 
  private:
   Config config_;
+  NodeLimits limits_;
   std::unique_ptr<Node> node_;
   std::unique_ptr<KvService> kv_;
   std::unique_ptr<MaintenanceService> maintenance_;

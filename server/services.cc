@@ -23,6 +23,16 @@ bool RequireLeader(Node* node, grpc::CallbackServerContext* ctx, grpc::ServerUna
   return true;
 }
 
+// Like etcd when a write would exceed the quota: replicate a NOSPACE alarm for this member, so
+// every member refuses such writes until an operator disarms it.
+void RaiseNoSpaceAlarm(Node* node) {
+  kvdpb::InternalRequest alarm;
+  alarm.mutable_alarm()->set_action(etcdserverpb::AlarmRequest::ACTIVATE);
+  alarm.mutable_alarm()->set_memberid(node->member_id());
+  alarm.mutable_alarm()->set_alarm(etcdserverpb::NOSPACE);
+  node->Propose(std::move(alarm), [](const kvstore::Status&, kvdpb::InternalResponse*) {});
+}
+
 // Proposes `req` and answers with pick(applied response) once this member applied it.
 template <typename Resp, typename Pick>
 grpc::ServerUnaryReactor* ProposeAndReply(Node* node, grpc::CallbackServerContext* ctx,
@@ -31,6 +41,7 @@ grpc::ServerUnaryReactor* ProposeAndReply(Node* node, grpc::CallbackServerContex
   if (!RequireLeader(node, ctx, reactor)) return reactor;
   kvstore::Status s = node->store().CheckRequest(req);
   if (!s.ok()) {
+    if (s == kvstore::errors::NoSpace()) RaiseNoSpaceAlarm(node);
     reactor->Finish(ToGrpc(s));
     return reactor;
   }
