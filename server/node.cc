@@ -117,12 +117,19 @@ Status Node::OpenImpl() {
   kvstore::Status ks = kvstore::MvccStore::OpenDir(member_dir + "/kv", opts, &engine_, &store_);
   if (!ks.ok()) return Status(1, "cannot open the store: " + ks.message());
 
-  const std::string wal_dir = config_.wal_dir.empty() ? member_dir + "/wal" : config_.wal_dir;
-  Status s = RaftWal::Open(wal_dir, &wal_);
-  if (!s.ok()) return s;
+  // The raft log lives in its own column family of the store's Engine: one RocksDB, one WAL.
+  if (!config_.wal_dir.empty()) {
+    KVD_LOG("warning: --wal-dir is ignored; the raft log is kept in %s/kv", member_dir.c_str());
+  }
+  ks = kvstore::RaftLogStore::Open(engine_.get(), kvstore::RaftLogStoreOptions{}, &log_);
+  if (!ks.ok()) return Status(1, "cannot open the raft log: " + ks.message());
 
   const std::string members_path = member_dir + "/members";
-  if (wal_->IsEmpty()) {
+  raft::HardState stored_hs;
+  raft::ConfState stored_cs;
+  raft::Status rs = log_->InitialState(&stored_hs, &stored_cs);
+  if (!rs.ok()) return Status(1, "raft log: " + rs.ToString());
+  if (log_->LastIndex() == 0 && stored_hs.empty()) {
     if (config_.initial_cluster_state == ClusterState::kExisting) {
       return Status(1,
                     "kvd: joining an existing cluster (--initial-cluster-state=existing) with an "
@@ -143,15 +150,14 @@ Status Node::OpenImpl() {
     }
     cluster_id_ = config_.cluster_id;
     // Membership first: a crash between the two leaves an empty log, which bootstraps again.
-    s = WriteMembersFile(members_path, cluster_id_, members_);
+    Status s = WriteMembersFile(members_path, cluster_id_, members_);
     if (!s.ok()) return s;
-    const raft::HardState hs{1, raft::kNone, voters.size()};
-    s = wal_->Save(&hs, raft::BootstrapEntries(voters), nullptr);
-    if (!s.ok()) return s;
+    ks = log_->Bootstrap(voters);
+    if (!ks.ok()) return Status(1, "cannot bootstrap the raft log: " + ks.message());
     KVD_LOG("bootstrapped member %s of new cluster %s with %zu voters",
             FormatId(config_.member_id).c_str(), FormatId(cluster_id_).c_str(), voters.size());
   } else {
-    s = ReadMembersFile(members_path, &cluster_id_, &members_);
+    Status s = ReadMembersFile(members_path, &cluster_id_, &members_);
     if (!s.ok()) return s;
     if (members_.count(config_.member_id) == 0) {
       return Status(1, "kvd: the data dir " + config_.data_dir + " does not belong to member " +
@@ -159,19 +165,19 @@ Status Node::OpenImpl() {
     }
     KVD_LOG("restarting member %s of cluster %s from %s (raft log %llu..%llu)",
             FormatId(config_.member_id).c_str(), FormatId(cluster_id_).c_str(),
-            config_.data_dir.c_str(), static_cast<unsigned long long>(wal_->FirstIndex()),
-            static_cast<unsigned long long>(wal_->LastIndex()));
+            config_.data_dir.c_str(), static_cast<unsigned long long>(log_->FirstIndex()),
+            static_cast<unsigned long long>(log_->LastIndex()));
   }
   for (const Url& u : config_.advertise_client_urls) {
     members_[config_.member_id].client_urls.push_back(u.text);
   }
 
   raft::HardState hs;
-  raft::Status rs = wal_->InitialState(&hs, &conf_state_);
+  rs = log_->InitialState(&hs, &conf_state_);
   if (!rs.ok()) return Status(1, "raft log: " + rs.ToString());
   hard_state_ = hs;
   raft::Snapshot snap;
-  rs = wal_->Snapshot(&snap);
+  rs = log_->Snapshot(&snap);
   if (!rs.ok()) return Status(1, "raft log: " + rs.ToString());
   snapshot_index_ = snap.metadata.index;
 
@@ -181,10 +187,10 @@ Status Node::OpenImpl() {
   rc.heartbeat_timeout_ticks = 1;
   rc.pre_vote = true;
   rc.check_quorum = true;
-  rc.storage = wal_.get();
+  rc.storage = log_.get();
   // Entries after the compaction point are handed out again: the store skips those it already
   // applied, and conf changes are re-applied to raft (which learns membership from them).
-  rc.applied = wal_->FirstIndex() - 1;
+  rc.applied = log_->FirstIndex() - 1;
   rc.seed = config_.member_id ^ static_cast<uint64_t>(NowMs());
   raft::Status vs = rc.Validate();
   if (!vs.ok()) return Status(1, "raft config: " + vs.ToString());
@@ -521,7 +527,7 @@ void Node::HandleReady() {
   if (!early.empty()) transport_->Send(std::move(early));
   if (rd.must_sync) {
     const raft::HardState* hs = rd.hard_state ? &*rd.hard_state : nullptr;
-    Status s = wal_->Save(hs, rd.entries, &rd.snapshot);
+    kvstore::Status s = log_->Save(hs, rd.entries, &rd.snapshot);
     // The node cannot make progress without its log; continuing could break promises made.
     SERVER_CHECK(s.ok(), "raft log write failed: %s", s.message().c_str());
   }
@@ -687,7 +693,8 @@ void Node::MaybeSnapshot() {
       raft_applied_ - snapshot_index_ < config_.snapshot_count) {
     return;
   }
-  Status s = wal_->CreateSnapshot(raft_applied_, conf_state_, "");
+  raft::Snapshot created;
+  kvstore::Status s = log_->CreateSnapshot(raft_applied_, conf_state_, "", &created);
   if (!s.ok()) {
     KVD_LOG("raft snapshot at %llu failed: %s", static_cast<unsigned long long>(raft_applied_),
             s.message().c_str());
@@ -696,8 +703,8 @@ void Node::MaybeSnapshot() {
   snapshot_index_ = raft_applied_;
   if (snapshot_index_ > limits_.log_retain_entries) {
     const uint64_t compact_to = snapshot_index_ - limits_.log_retain_entries;
-    if (compact_to >= wal_->FirstIndex()) {
-      s = wal_->Compact(compact_to);
+    if (compact_to >= log_->FirstIndex()) {
+      s = log_->Compact(compact_to);
       if (!s.ok()) {
         KVD_LOG("raft log compaction to %llu failed: %s",
                 static_cast<unsigned long long>(compact_to), s.message().c_str());
@@ -706,8 +713,8 @@ void Node::MaybeSnapshot() {
   }
   KVD_LOG("raft snapshot at index %llu; log now %llu..%llu",
           static_cast<unsigned long long>(snapshot_index_),
-          static_cast<unsigned long long>(wal_->FirstIndex()),
-          static_cast<unsigned long long>(wal_->LastIndex()));
+          static_cast<unsigned long long>(log_->FirstIndex()),
+          static_cast<unsigned long long>(log_->LastIndex()));
 }
 
 void Node::FailEverything(const kvstore::Status& s) {

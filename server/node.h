@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "kvstore/mvcc_store.h"
+#include "kvstore/raft_log_store.h"
 #include "proto/kvd_internal.pb.h"
 #include "proto/kvd_peer.grpc.pb.h"
 #include "proto/kvd_peer.pb.h"
@@ -37,7 +38,6 @@
 #include "raft/raw_node.h"
 #include "server/config.h"
 #include "server/executor.h"
-#include "server/raft_wal.h"
 #include "server/status.h"
 
 namespace server {
@@ -210,7 +210,7 @@ class Node {
   uint64_t cluster_id_ = 0;
   std::unique_ptr<kvstore::Engine> engine_;
   std::unique_ptr<kvstore::MvccStore> store_;
-  std::unique_ptr<RaftWal> wal_;
+  std::unique_ptr<kvstore::RaftLogStore> log_;  // in the same Engine as the store
   std::unique_ptr<raft::RawNode> raft_;
   std::unique_ptr<Transport> transport_;
   std::unique_ptr<Executor> workers_;
