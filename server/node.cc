@@ -108,6 +108,14 @@ Status Node::OpenImpl() {
   std::filesystem::create_directories(member_dir, ec);
   if (ec) return Status(1, "cannot create " + member_dir + ": " + ec.message());
 
+  // Transfer files a crash left behind (snapshots being sent or received).
+  for (const auto& entry : std::filesystem::directory_iterator(member_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.starts_with("snapshot-send-") || name.starts_with("snap-recv-")) {
+      std::filesystem::remove(entry.path(), ec);
+    }
+  }
+
   kvstore::StoreOptions opts;
   opts.min_lease_ttl_seconds = config_.min_lease_ttl_seconds();
   opts.max_txn_ops = static_cast<int64_t>(config_.max_txn_ops);

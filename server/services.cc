@@ -1,6 +1,13 @@
 #include "server/services.h"
 
+#include <openssl/evp.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+
 #include "server/config.h"
+#include "server/log.h"
 
 namespace server {
 
@@ -208,6 +215,109 @@ grpc::ServerUnaryReactor* MaintenanceService::Alarm(grpc::CallbackServerContext*
   *r.mutable_alarm() = *req;
   return ProposeAndReply(node_, ctx, std::move(r), resp,
                          [](kvdpb::InternalResponse* out) { return out->mutable_alarm(); });
+}
+
+namespace {
+
+class SnapshotReactor final : public grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse> {
+ public:
+  static constexpr size_t kBlobBytes = 32 * 1024;
+  static constexpr uint64_t kAlignBytes = 512;
+
+  explicit SnapshotReactor(Node* node) : node_(node), sha_(EVP_MD_CTX_new()) {
+    static std::atomic<uint64_t> seq{0};
+    path_ = node_->config().data_dir + "/member/snapshot-send-" + std::to_string(seq.fetch_add(1)) +
+            ".tmp";
+    // Writing the checkpoint takes a while: not on a gRPC thread.
+    if (!node_->workers().Post([this] { Prepare(); })) {
+      Finish(ToGrpc(errors::TooManyRequests()));
+    }
+  }
+  ~SnapshotReactor() override {
+    EVP_MD_CTX_free(sha_);
+    in_.close();
+    std::error_code ec;
+    std::filesystem::remove(path_, ec);
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "snapshot stream broken"));
+      return;
+    }
+    SendNext();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  void Prepare() {
+    kvstore::Status s = node_->store().WriteCheckpointFile(path_);
+    if (!s.ok()) {
+      Finish(ToGrpc(s));
+      return;
+    }
+    std::error_code ec;
+    file_bytes_ = std::filesystem::file_size(path_, ec);
+    in_.open(path_, std::ios::binary);
+    if (ec || !in_ || sha_ == nullptr || EVP_DigestInit_ex(sha_, EVP_sha256(), nullptr) != 1) {
+      Finish(grpc::Status(grpc::StatusCode::INTERNAL, "cannot read the checkpoint"));
+      return;
+    }
+    total_bytes_ = (file_bytes_ + kAlignBytes - 1) / kAlignBytes * kAlignBytes;
+    KVD_LOG("sending a snapshot of %llu bytes", static_cast<unsigned long long>(total_bytes_));
+    SendNext();
+  }
+
+  void SendNext() {
+    resp_.Clear();
+    node_->FillHeader(resp_.mutable_header());
+    if (sent_bytes_ < total_bytes_) {
+      const uint64_t n = std::min<uint64_t>(kBlobBytes, total_bytes_ - sent_bytes_);
+      std::string blob(n, '\0');  // the part beyond the file is the zero padding
+      if (sent_bytes_ < file_bytes_) {
+        const uint64_t from_file = std::min<uint64_t>(n, file_bytes_ - sent_bytes_);
+        in_.read(blob.data(), static_cast<std::streamsize>(from_file));
+        if (!in_) {
+          Finish(grpc::Status(grpc::StatusCode::INTERNAL, "checkpoint read failed"));
+          return;
+        }
+      }
+      EVP_DigestUpdate(sha_, blob.data(), blob.size());
+      sent_bytes_ += n;
+      resp_.set_remaining_bytes(total_bytes_ - sent_bytes_);
+      resp_.set_blob(std::move(blob));
+      StartWrite(&resp_);
+      return;
+    }
+    if (!trailer_sent_) {
+      unsigned char digest[EVP_MAX_MD_SIZE];
+      unsigned int len = 0;
+      EVP_DigestFinal_ex(sha_, digest, &len);
+      resp_.set_remaining_bytes(0);
+      resp_.set_blob(std::string(reinterpret_cast<const char*>(digest), len));
+      trailer_sent_ = true;
+      StartWrite(&resp_);
+      return;
+    }
+    Finish(grpc::Status::OK);
+  }
+
+  Node* node_;
+  EVP_MD_CTX* sha_;
+  std::string path_;
+  std::ifstream in_;
+  uint64_t file_bytes_ = 0;
+  uint64_t total_bytes_ = 0;
+  uint64_t sent_bytes_ = 0;
+  bool trailer_sent_ = false;
+  etcdserverpb::SnapshotResponse resp_;
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* MaintenanceService::Snapshot(
+    grpc::CallbackServerContext* /*ctx*/, const etcdserverpb::SnapshotRequest* /*req*/) {
+  return new SnapshotReactor(node_);
 }
 
 // ---- Cluster ----------------------------------------------------------------------------------

@@ -56,6 +56,13 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
   grpc::ServerUnaryReactor* Alarm(grpc::CallbackServerContext* ctx,
                                   const etcdserverpb::AlarmRequest* req,
                                   etcdserverpb::AlarmResponse* resp) override;
+  // etcd's snapshot stream: the store checkpoint (MvccStore::WriteCheckpointFile) zero-padded
+  // to a multiple of 512 bytes, in 32 KiB blobs with remaining_bytes counting down, then one
+  // blob with the SHA-256 of everything sent before it (remaining_bytes 0). etcdctl checks
+  // exactly that shape. A restore must drop the trailer and the zero padding after the
+  // checkpoint's own end.
+  grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* Snapshot(
+      grpc::CallbackServerContext* ctx, const etcdserverpb::SnapshotRequest* req) override;
 
  private:
   Node* node_;
