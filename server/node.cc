@@ -297,6 +297,26 @@ void Node::ReadIndex(ReadDone done) {
   w.done(errors::Stopped());
 }
 
+void Node::ForwardLeaseRenew(int64_t lease_id,
+                             std::function<void(const kvstore::Status&, int64_t ttl)> done) {
+  const uint64_t lead = leader();
+  if (lead == raft::kNone) {
+    done(errors::NoLeader(), 0);
+    return;
+  }
+  transport_->RenewLease(lead, lease_id, static_cast<int>(2 * config_.election_timeout_ms),
+                         [done = std::move(done)](const grpc::Status& s, int64_t ttl) {
+                           if (s.ok()) {
+                             done(kvstore::Status::Ok(), ttl);
+                           } else if (s.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+                             done(errors::LeaderChanged(),
+                                  0);  // it stepped down meanwhile: the client retries
+                           } else {
+                             done(errors::RequestTimedOut(), 0);
+                           }
+                         });
+}
+
 // ---- transport side ---------------------------------------------------------------------------
 
 bool Node::PushEvent(Event ev) {

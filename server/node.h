@@ -132,6 +132,11 @@ class Node {
   // was in flight).
   void ReadIndex(ReadDone done);
 
+  // A keep-alive on a follower: forwarded to the leader. `done` gets the granted TTL (0 for an
+  // unknown lease) or a failure, on a gRPC thread.
+  void ForwardLeaseRenew(int64_t lease_id,
+                         std::function<void(const kvstore::Status&, int64_t ttl)> done);
+
   // ---- transport side (any thread) ----
   // A message from a peer. Dropped (false) when the inbound queue is full.
   bool Receive(raft::Message m);

@@ -398,15 +398,23 @@ class KeepAliveReactor final
       Finish(ToGrpc(errors::NoLeader()));
       return;
     }
+    resp_.Clear();
+    resp_.set_id(req_.id());
     if (!node_->is_leader()) {
-      // Lease deadlines live on the leader; forwarding is not implemented yet.
-      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "etcdserver: not leader"));
+      // Lease deadlines live on the leader: ask it.
+      node_->ForwardLeaseRenew(req_.id(), [this](const kvstore::Status& s, int64_t ttl) {
+        if (!s.ok()) {
+          Finish(ToGrpc(s));
+          return;
+        }
+        resp_.set_ttl(ttl);
+        node_->FillHeader(resp_.mutable_header());
+        StartWrite(&resp_);
+      });
       return;
     }
-    resp_.Clear();
     int64_t ttl = 0;
     kvstore::Status s = node_->store().LeaseRenew(req_.id(), SteadyNowMs(), &ttl);
-    resp_.set_id(req_.id());
     resp_.set_ttl(s.ok() ? ttl : 0);  // unknown lease: TTL 0, not an error (etcd)
     node_->FillHeader(resp_.mutable_header());
     StartWrite(&resp_);

@@ -41,6 +41,22 @@ class Transport::Service final : public kvdpb::Peer::CallbackService {
                                                           kvdpb::PeerAck* /*ack*/) override {
     return new SnapshotReactor(node_, limits_);
   }
+  grpc::ServerUnaryReactor* LeaseRenew(grpc::CallbackServerContext* ctx,
+                                       const kvdpb::LeaseRenewRequest* req,
+                                       kvdpb::LeaseRenewResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    if (!HelloOk(node_, req->hello())) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "cluster ID mismatch"));
+    } else if (!node_->is_leader()) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "not leader"));
+    } else {
+      int64_t ttl = 0;
+      kvstore::Status s = node_->store().LeaseRenew(req->id(), SteadyNowMs(), &ttl);
+      resp->set_ttl(s.ok() ? ttl : 0);
+      reactor->Finish(grpc::Status::OK);
+    }
+    return reactor;
+  }
 
  private:
   // Validates a stream's hello: same cluster, addressed to this member.
@@ -286,6 +302,31 @@ void Transport::SenderLoop(Peer* peer) {
     if (peer->stop) break;
   }
   close_stream();
+}
+
+void Transport::RenewLease(uint64_t leader, int64_t lease_id, int timeout_ms,
+                           std::function<void(const grpc::Status&, int64_t ttl)> done) {
+  auto it = peers_.find(leader);
+  if (it == peers_.end()) {
+    done(grpc::Status(grpc::StatusCode::UNAVAILABLE, "etcdserver: no leader"), 0);
+    return;
+  }
+  struct Call {
+    grpc::ClientContext ctx;
+    kvdpb::LeaseRenewRequest req;
+    kvdpb::LeaseRenewResponse resp;
+    std::function<void(const grpc::Status&, int64_t)> done;
+  };
+  auto* call = new Call();  // owned by the completion callback below
+  call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
+  *call->req.mutable_hello() = node_->Hello(leader);
+  call->req.set_id(lease_id);
+  call->done = std::move(done);
+  it->second->stub->async()->LeaseRenew(&call->ctx, &call->req, &call->resp,
+                                        [call](grpc::Status s) {
+                                          call->done(s, call->resp.ttl());
+                                          delete call;
+                                        });
 }
 
 bool Transport::SendSnapshot(Peer* peer, const raft::Message& m) {

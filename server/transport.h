@@ -17,6 +17,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -56,6 +57,10 @@ class Transport {
   void Stop();
   // Raft thread: queues each message for its destination.
   void Send(std::vector<raft::Message> msgs);
+  // Forwards a lease keep-alive to peer `leader`; `done` gets the granted TTL (0: no such
+  // lease) or the failure, on a gRPC thread. Bounded by `timeout_ms`.
+  void RenewLease(uint64_t leader, int64_t lease_id, int timeout_ms,
+                  std::function<void(const grpc::Status&, int64_t ttl)> done);
   // To register on the peer listener (lives as long as the Transport).
   grpc::Service* service();
 

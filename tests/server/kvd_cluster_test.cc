@@ -303,7 +303,8 @@ TEST_CASE("a member behind the leader's compacted log catches up through a snaps
 
 TEST_CASE("etcdctl lease grant, keep-alive, timetolive, revoke, expiry and snapshot save",
           "[integration]") {
-  // Goal: leases go through raft, keep-alives are answered by the leader, the leader expires
+  // Goal: leases go through raft, keep-alives are answered by the leader (forwarded by
+  // followers), the leader expires
   // leases through raft, and the snapshot stream has the shape etcdctl checks.
   auto c = kvtest::StartEtcdLikeCluster(KvdOptions(3));
   const int leader = AgreedLeader(*c, milliseconds(10000));
@@ -318,6 +319,9 @@ TEST_CASE("etcdctl lease grant, keep-alive, timetolive, revoke, expiry and snaps
   CHECK(granted == "lease " + id + " granted with TTL(60s)\n");
   CHECK(Etcdctl(*c, follower, "put --lease=" + id + " lk lv") == "OK\n");
   CHECK(Etcdctl(*c, lead, "lease keep-alive --once " + id) ==
+        "lease " + id + " keepalived with TTL(60)\n");
+  // A follower forwards the keep-alive to the leader.
+  CHECK(Etcdctl(*c, follower, "lease keep-alive --once " + id) ==
         "lease " + id + " keepalived with TTL(60)\n");
   CHECK(Etcdctl(*c, lead, "lease timetolive --keys " + id).find("attached keys([lk])") !=
         std::string::npos);
