@@ -304,8 +304,8 @@ TEST_CASE("a member behind the leader's compacted log catches up through a snaps
 TEST_CASE("etcdctl lease grant, keep-alive, timetolive, revoke, expiry and snapshot save",
           "[integration]") {
   // Goal: leases go through raft, keep-alives are answered by the leader (forwarded by
-  // followers), the leader expires
-  // leases through raft, and the snapshot stream has the shape etcdctl checks.
+  // followers), the leader expires leases through raft, and the snapshot stream has the shape
+  // etcdctl checks.
   auto c = kvtest::StartEtcdLikeCluster(KvdOptions(3));
   const int leader = AgreedLeader(*c, milliseconds(10000));
   REQUIRE(leader >= 0);
