@@ -297,6 +297,14 @@ void Node::ReadIndex(ReadDone done) {
   w.done(errors::Stopped());
 }
 
+void Node::AfterPhysicalCompaction(std::function<void()> fn) {
+  if (!compacting_ || compaction_waiters_.size() >= limits_.proposals_inflight_max) {
+    fn();
+    return;
+  }
+  compaction_waiters_.push_back(std::move(fn));
+}
+
 void Node::ForwardLeaseRenew(int64_t lease_id,
                              std::function<void(const kvstore::Status&, int64_t ttl)> done) {
   const uint64_t lead = leader();
@@ -449,6 +457,11 @@ void Node::Run() {
       kvstore::Status s = store_->CompactStep(limits_.compact_step_keys, &done);
       if (!s.ok()) KVD_LOG("compaction step failed: %s", s.message().c_str());
       compacting_ = s.ok() && !done;
+      if (!compacting_) {
+        std::vector<std::function<void()>> waiters;
+        waiters.swap(compaction_waiters_);
+        for (auto& fn : waiters) fn();
+      }
     }
   }
   FailEverything(errors::Stopped());
@@ -764,6 +777,9 @@ void Node::FailEverything(const kvstore::Status& s) {
   held_.clear();
   for (ReadWaiter& w : reads) pending_reads_.push_back(std::move(w));
   FailReads(&pending_reads_, s);
+  std::vector<std::function<void()>> compaction_waiters;
+  compaction_waiters.swap(compaction_waiters_);
+  for (auto& fn : compaction_waiters) fn();  // the logical compaction is done; answer now
   if (round_) {
     FailReads(&round_->waiters, s);
     round_.reset();

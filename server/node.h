@@ -137,6 +137,11 @@ class Node {
   void ForwardLeaseRenew(int64_t lease_id,
                          std::function<void(const kvstore::Status&, int64_t ttl)> done);
 
+  // Runs `fn` once the store has carried out the pending physical compaction (at once if none
+  // is pending). RAFT THREAD ONLY: call it from an ApplyDone callback (etcd's Compact with
+  // physical=true answers only then).
+  void AfterPhysicalCompaction(std::function<void()> fn);
+
   // ---- transport side (any thread) ----
   // A message from a peer. Dropped (false) when the inbound queue is full.
   bool Receive(raft::Message m);
@@ -253,6 +258,7 @@ class Node {
   uint64_t raft_applied_ = 0;
   uint64_t snapshot_index_ = 0;
   bool compacting_ = false;
+  std::vector<std::function<void()>> compaction_waiters_;  // bounded by proposals_inflight_max
   std::map<int64_t, int64_t> revoking_;  // lease id -> when its revoke was proposed (ms)
 };
 

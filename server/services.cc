@@ -133,10 +133,33 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
 grpc::ServerUnaryReactor* KvService::Compact(grpc::CallbackServerContext* ctx,
                                              const etcdserverpb::CompactionRequest* req,
                                              etcdserverpb::CompactionResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (!RequireLeader(node_, ctx, reactor)) return reactor;
   kvdpb::InternalRequest r;
   *r.mutable_compaction() = *req;
-  return ProposeAndReply(node_, ctx, std::move(r), resp,
-                         [](kvdpb::InternalResponse* out) { return out->mutable_compaction(); });
+  kvstore::Status s = node_->store().CheckRequest(r);
+  if (!s.ok()) {
+    reactor->Finish(ToGrpc(s));
+    return reactor;
+  }
+  Node* node = node_;
+  const bool physical = req->physical();
+  node_->Propose(std::move(r), [node, resp, reactor, physical](const kvstore::Status& st,
+                                                               kvdpb::InternalResponse* out) {
+    if (!st.ok()) {
+      reactor->Finish(ToGrpc(st));
+      return;
+    }
+    resp->Swap(out->mutable_compaction());
+    node->FillHeader(resp->mutable_header());
+    if (!physical) {
+      reactor->Finish(grpc::Status::OK);
+      return;
+    }
+    // physical=true: answer once the compacted revisions are gone from the store (etcd).
+    node->AfterPhysicalCompaction([reactor] { reactor->Finish(grpc::Status::OK); });
+  });
+  return reactor;
 }
 
 // ---- Maintenance ------------------------------------------------------------------------------

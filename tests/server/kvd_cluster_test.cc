@@ -238,7 +238,7 @@ TEST_CASE("etcdctl put, get, del, txn, compaction, endpoint status and member li
   CHECK(Etcdctl(*c, 2, "get t --print-value-only") == "yes\n");
   CHECK(Etcdctl(*c, 1, "del foo") == "1\n");
   CHECK(Etcdctl(*c, 0, "get foo") == "");
-  CHECK(Etcdctl(*c, 0, "compaction 3") == "compacted revision 3\n");
+  CHECK(Etcdctl(*c, 0, "compaction --physical 3") == "compacted revision 3\n");
   CHECK(Etcdctl(*c, 0, "get foo --rev=2").find("required revision has been compacted") !=
         std::string::npos);
 
