@@ -46,6 +46,10 @@ Status KvdServer::Start() {
     peer_server_ = b.BuildAndStart();
     if (!peer_server_) return Status(1, "kvd: cannot listen on the peer URLs (port in use?)");
   }
+  metrics_ = std::make_unique<MetricsRegistry>();
+  RegisterProcessMetrics(*metrics_);
+  etcd_metrics_ = std::make_unique<EtcdMetrics>(RegisterEtcdMetrics(*metrics_));
+  node_->SetMetrics(etcd_metrics_.get());
   node_->Start();
 
   kv_ = std::make_unique<KvService>(node_.get());
@@ -69,8 +73,6 @@ Status KvdServer::Start() {
     if (!client_server_) return Status(1, "kvd: cannot listen on the client URLs (port in use?)");
   }
 
-  metrics_ = std::make_unique<MetricsRegistry>();
-  RegisterProcessMetrics(*metrics_);
   for (const Url& u : config_.listen_metrics_urls) {
     HttpServerOptions ho;
     ho.host = u.host.empty() ? "0.0.0.0" : u.host;

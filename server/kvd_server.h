@@ -46,6 +46,7 @@ class KvdServer {
   std::unique_ptr<grpc::Server> peer_server_;
   std::unique_ptr<grpc::Server> client_server_;
   std::unique_ptr<MetricsRegistry> metrics_;
+  std::unique_ptr<EtcdMetrics> etcd_metrics_;
   std::vector<std::unique_ptr<HttpServer>> http_;
   bool stopped_ = false;
 };

@@ -368,6 +368,10 @@ void Node::LearnPeer(const kvdpb::PeerHello& hello) {
 
 bool Node::TransferLeadershipAway(std::chrono::milliseconds timeout) {
   if (!is_leader()) return true;
+  {
+    std::lock_guard<std::mutex> lk(members_mu_);
+    if (members_.size() <= 1) return false;  // nobody to hand it to
+  }
   if (!PushEvent(Event{Event::Kind::kTransfer, {}, {}, 0, false})) return false;
   const auto deadline = Clock::now() + timeout;
   while (Clock::now() < deadline) {
@@ -438,6 +442,10 @@ void Node::Run() {
       if (next_tick < now) next_tick = now + tick;
       ExpireWaiters(now);
       MaybeExpireLeases();
+      if (metrics_ != nullptr) {
+        metrics_->proposals_pending.Set(static_cast<double>(proposals_inflight_.load()));
+        metrics_->mvcc_db_total_size_in_bytes.Set(static_cast<double>(store_->SizeBytes()));
+      }
       if (round_ && !round_->has_index &&
           now - round_->sent > std::chrono::milliseconds(config_.election_timeout_ms)) {
         // The round's request or answer was lost (e.g. the leader died): ask again.
@@ -548,6 +556,10 @@ void Node::HandleReady() {
               new_lead == raft::kNone ? "none" : FormatId(new_lead).c_str(),
               raft::StateName(rd.soft_state->raft_state));
       lead_.store(new_lead);
+      if (metrics_ != nullptr) {
+        metrics_->has_leader.Set(new_lead == raft::kNone ? 0.0 : 1.0);
+        if (new_lead != raft::kNone) metrics_->leader_changes_seen_total.Inc();
+      }
       if (round_) {
         FailReads(&round_->waiters, errors::LeaderChanged());
         round_.reset();
@@ -568,7 +580,12 @@ void Node::HandleReady() {
   if (!early.empty()) transport_->Send(std::move(early));
   if (rd.must_sync) {
     const raft::HardState* hs = rd.hard_state ? &*rd.hard_state : nullptr;
+    const auto save_start = Clock::now();
     kvstore::Status s = log_->Save(hs, rd.entries, &rd.snapshot);
+    if (metrics_ != nullptr) {
+      metrics_->wal_fsync_duration_seconds.Observe(
+          std::chrono::duration<double>(Clock::now() - save_start).count());
+    }
     // The node cannot make progress without its log; continuing could break promises made.
     SERVER_CHECK(s.ok(), "raft log write failed: %s", s.message().c_str());
   }
@@ -585,6 +602,10 @@ void Node::HandleReady() {
   }
   ApplyCommitted(rd.committed_entries);
   applied_.store(raft_applied_);
+  if (metrics_ != nullptr) {
+    metrics_->proposals_committed_total.Set(static_cast<double>(hard_state_.commit));
+    metrics_->proposals_applied_total.Set(static_cast<double>(raft_applied_));
+  }
   for (const raft::ReadState& rs : rd.read_states) {
     if (round_ && !round_->has_index && rs.request_ctx == round_->ctx) {
       round_->has_index = true;
@@ -607,7 +628,12 @@ void Node::ApplyCommitted(const std::vector<raft::Entry>& entries) {
   std::vector<kvstore::ApplyResult> results;
   auto flush = [&] {
     if (batch.empty()) return;
+    const auto apply_start = Clock::now();
     kvstore::Status s = store_->Apply(batch, NowMs(), &results);
+    if (metrics_ != nullptr) {
+      metrics_->backend_commit_duration_seconds.Observe(
+          std::chrono::duration<double>(Clock::now() - apply_start).count());
+    }
     SERVER_CHECK(s.ok(), "applying committed entries failed: %s", s.message().c_str());
     for (size_t i = 0; i < results.size(); ++i) {
       kvstore::ApplyResult& r = results[i];
@@ -687,6 +713,7 @@ void Node::FailReads(std::vector<ReadWaiter>* waiters, const kvstore::Status& s)
 void Node::ExpireWaiters(Clock::time_point now) {
   auto expire_proposal = [&](Proposal& p) {
     proposals_inflight_.fetch_sub(1);
+    if (metrics_ != nullptr) metrics_->proposals_failed_total.Inc();
     p.done(errors::RequestTimedOut(), nullptr);
   };
   while (!held_.empty() && held_.front().deadline <= now) {

@@ -38,6 +38,7 @@
 #include "raft/raw_node.h"
 #include "server/config.h"
 #include "server/executor.h"
+#include "server/metrics.h"
 #include "server/status.h"
 
 namespace server {
@@ -114,6 +115,9 @@ class Node {
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
 
+  // Metrics the raft thread keeps up to date (may stay unset). Precondition: before Start();
+  // `metrics` outlives the node.
+  void SetMetrics(EtcdMetrics* metrics) { metrics_ = metrics; }
   // Starts the raft thread and the outbound peer streams. Precondition: not started (checked).
   void Start();
   // Stops the raft thread and the transport; every waiting request fails with "etcdserver:
@@ -224,6 +228,7 @@ class Node {
   std::unique_ptr<raft::RawNode> raft_;
   std::unique_ptr<Transport> transport_;
   std::unique_ptr<Executor> workers_;
+  EtcdMetrics* metrics_ = nullptr;
 
   // Published by the raft thread for the other threads.
   std::atomic<uint64_t> lead_{0};
