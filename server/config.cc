@@ -379,14 +379,20 @@ std::string CheckValue(const FlagSpec& flag, std::string_view value) {
       bool b = false;
       return ParseGoBool(value, &b) ? "" : "parse error";
     }
-    case Kind::kUint:
-    case Kind::kUint32: {
+    case Kind::kUint: {
       uint64_t v = 0;
-      uint64_t max = flag.kind == Kind::kUint32 ? UINT32_MAX : UINT64_MAX;
-      NumError err = ParseGoUint(value, max, &v);
+      NumError err = ParseGoUint(value, UINT64_MAX, &v);
       return err == NumError::kNone
                  ? ""
                  : (err == NumError::kRange ? "value out of range" : "parse error");
+    }
+    case Kind::kUint32: {
+      // etcd's own uint32 flag type passes strconv's error through unchanged.
+      uint64_t v = 0;
+      NumError err = ParseGoUint(value, UINT32_MAX, &v);
+      if (err == NumError::kNone) return "";
+      return "strconv.ParseUint: parsing " + Quote(value) + ": " +
+             (err == NumError::kRange ? "value out of range" : "invalid syntax");
     }
     case Kind::kInt: {
       int64_t v = 0;

@@ -397,27 +397,28 @@ void HttpServer::ProcessRequest(Connection& conn) {
 }
 
 bool HttpServer::WriteTo(Connection& conn) {
-  while (conn.out_offset < conn.out.size()) {
-    ssize_t n = send(conn.fd, conn.out.data() + conn.out_offset, conn.out.size() - conn.out_offset,
-                     MSG_NOSIGNAL);
-    if (n > 0) {
-      conn.out_offset += static_cast<size_t>(n);
-      continue;
+  // Each round writes one response, then turns the next pipelined request (if complete) into
+  // the next response. Bounded: the input buffer holds at most request_bytes_max + one chunk.
+  while (true) {
+    while (conn.out_offset < conn.out.size()) {
+      ssize_t n = send(conn.fd, conn.out.data() + conn.out_offset,
+                       conn.out.size() - conn.out_offset, MSG_NOSIGNAL);
+      if (n > 0) {
+        conn.out_offset += static_cast<size_t>(n);
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+      if (n < 0 && errno == EINTR) continue;
+      return false;
     }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
-    if (n < 0 && errno == EINTR) continue;
-    return false;
-  }
-  conn.out.clear();
-  conn.out_offset = 0;
-  if (conn.close_after_write) return false;
-  conn.deadline = Clock::now() + std::chrono::milliseconds(options_.request_timeout_ms);
-  // A pipelined request may already be buffered.
-  if (!conn.in.empty()) {
+    conn.out.clear();
+    conn.out_offset = 0;
+    if (conn.close_after_write) return false;
+    conn.deadline = Clock::now() + std::chrono::milliseconds(options_.request_timeout_ms);
+    if (conn.in.empty()) return true;
     ProcessRequest(conn);
-    if (!conn.out.empty()) return WriteTo(conn);
+    if (conn.out.empty()) return true;  // the buffered request is not complete yet
   }
-  return true;
 }
 
 HttpResponse HttpServer::Dispatch(const HttpRequest& request) const {

@@ -200,7 +200,12 @@ std::string FormatMetricValue(double value) {
 
 void Counter::Add(double delta) {
   SERVER_CHECK(delta >= 0, "counter increment must be non-negative, got %g", delta);
-  value_.fetch_add(delta, std::memory_order_relaxed);
+  // Below 2^53 every whole double converts to uint64_t exactly.
+  if (delta < 9007199254740992.0 && std::floor(delta) == delta) {
+    whole_.fetch_add(static_cast<uint64_t>(delta), std::memory_order_relaxed);
+  } else {
+    fraction_.fetch_add(delta, std::memory_order_relaxed);
+  }
 }
 
 Histogram::Histogram(std::vector<double> upper_bounds)

@@ -26,13 +26,19 @@ std::string FormatMetricValue(double value);
 
 class Counter {
  public:
-  void Inc() { Add(1.0); }
-  // Precondition: delta >= 0 (a counter never goes down; checked).
+  // One atomic integer add: the cheap path for event counts.
+  void Inc() { whole_.fetch_add(1, std::memory_order_relaxed); }
+  // Precondition: delta >= 0 (a counter never goes down; checked). Whole numbers take the
+  // integer path; fractions go to a separate double (a compare-and-swap loop).
   void Add(double delta);
-  double Value() const { return value_.load(std::memory_order_relaxed); }
+  double Value() const {
+    return static_cast<double>(whole_.load(std::memory_order_relaxed)) +
+           fraction_.load(std::memory_order_relaxed);
+  }
 
  private:
-  std::atomic<double> value_{0.0};
+  std::atomic<uint64_t> whole_{0};
+  std::atomic<double> fraction_{0.0};
 };
 
 class Gauge {
