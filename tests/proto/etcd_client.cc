@@ -55,9 +55,11 @@ Stubs::Stubs(const std::shared_ptr<grpc::Channel>& channel)
       maintenance(pb::Maintenance::NewStub(channel)),
       auth(pb::Auth::NewStub(channel)) {}
 
-Server::Server(std::size_t members) {
+Server::Server(std::size_t members, const std::filesystem::path& binary,
+               const std::vector<std::string>& extra_args) {
   kvtest::ClusterOptions options;
-  options.binary = ServerBinary();
+  options.binary = binary.empty() ? ServerBinary() : binary;
+  options.extra_args = extra_args;
   options.member_count = members;
   cluster_ = kvtest::StartEtcdLikeCluster(options);
   for (std::size_t i = 0; i < members; ++i) {

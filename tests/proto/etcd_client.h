@@ -86,7 +86,9 @@ void CallFails(Stub& stub, UnaryMethod<Stub, Req, Resp> method, const Req& req,
 // A running server (1 or more members) plus what every header is checked against.
 class Server {
  public:
-  explicit Server(std::size_t members = 1);
+  // Starts `members` members of `binary` (empty: ServerBinary()), each with `extra_args`.
+  explicit Server(std::size_t members = 1, const std::filesystem::path& binary = {},
+                  const std::vector<std::string>& extra_args = {});
 
   kvtest::EtcdLikeCluster& cluster() { return *cluster_; }
   // Stubs connected to member i.

@@ -271,6 +271,68 @@ TEST_CASE("Watch stream round trip: create options, events, ids, progress, cance
   CHECK(status.error_code() == StatusCode::CANCELLED);
 }
 
+TEST_CASE("Watch fragment splits a large catch-up response, without it one response comes",
+          "[compat][watch]") {
+  // Goal: WatchCreateRequest.fragment (8) is honoured and WatchResponse.fragment (7) marks
+  // every part but the last, once a response exceeds the 2 MiB send limit with >= 2 events.
+  Server s;
+  const std::string big(1000000, 'f');
+  for (int i = 1; i <= 3; ++i) Put(s, "f/" + std::to_string(i), big);  // revs 2..4
+  WatchStream w(s);
+  auto create = CreateReq("f/", "f0");
+  create.set_start_revision(2);
+  create.set_fragment(true);
+  w.Create(create);
+  CheckCreated(s, w.Next(), 0, 4);
+  std::vector<pb::WatchResponse> parts;
+  for (int i = 0; i < kResponsesMax; ++i) {
+    parts.push_back(w.Next());
+    if (!parts.back().fragment()) break;
+  }
+  REQUIRE(parts.size() >= 2);
+  int events = 0;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    INFO("part " << i);
+    CHECK(parts[i].watch_id() == 0);
+    CHECK(parts[i].fragment() == (i + 1 < parts.size()));
+    CHECK(parts[i].events_size() >= 1);
+    for (const auto& event : parts[i].events()) {
+      ++events;
+      CheckKv(event.kv(), "f/" + std::to_string(events), big, events + 1, events + 1, 1);
+    }
+  }
+  CHECK(events == 3);
+
+  create.set_fragment(false);  // same watch, not fragmented: one response with all events
+  create.set_watch_id(9);
+  w.Create(create);
+  CheckCreated(s, w.Next(), 9, 4);
+  const auto whole = w.Next();
+  CHECK(whole.watch_id() == 9);
+  CHECK_FALSE(whole.fragment());
+  CHECK(whole.events_size() == 3);
+}
+
+TEST_CASE("Watch progress_notify gets periodic empty responses with its own watch_id",
+          "[compat][watch]") {
+  // Goal: WatchCreateRequest.progress_notify (4) is honoured. etcd's interval is shortened
+  // with --experimental-watch-progress-notify-interval (an etcd-compatible server must accept
+  // that flag too); the wait for the notification is bounded by the stream deadline.
+  Server s(1, {}, {"--experimental-watch-progress-notify-interval=200ms"});
+  Put(s, "p", "1");  // rev 2
+  WatchStream w(s);
+  auto create = CreateReq("p");
+  create.set_progress_notify(true);
+  w.Create(create);
+  CheckCreated(s, w.Next(), 0, 2);
+  const auto resp = w.Next();
+  s.CheckHeader(resp.header(), 2);
+  CHECK(resp.watch_id() == 0);
+  CHECK_FALSE(resp.created());
+  CHECK_FALSE(resp.canceled());
+  CHECK(resp.events_size() == 0);
+}
+
 TEST_CASE("Lease round trip: grant, keep-alive stream, time-to-live, leases, revoke",
           "[compat][lease]") {
   // Goal: every Lease request and response field, the keep-alive stream, and etcd's
