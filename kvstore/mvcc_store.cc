@@ -27,6 +27,7 @@ using etcdserverpb::RequestOp;
 using etcdserverpb::TxnRequest;
 
 constexpr const char* kCfKv = "mvcc_kv";
+constexpr const char* kCfLatest = "mvcc_latest";
 constexpr const char* kCfRev = "mvcc_rev";
 constexpr const char* kCfLeaseKeys = "lease_keys";
 constexpr const char* kCfMeta = "meta";
@@ -329,6 +330,7 @@ struct MvccStore::Impl {
   Engine* engine = nullptr;
   StoreOptions opts;
   rocksdb::ColumnFamilyHandle* kv = nullptr;
+  rocksdb::ColumnFamilyHandle* latest = nullptr;
   rocksdb::ColumnFamilyHandle* rev = nullptr;
   rocksdb::ColumnFamilyHandle* lk = nullptr;
   rocksdb::ColumnFamilyHandle* meta = nullptr;
@@ -336,9 +338,9 @@ struct MvccStore::Impl {
   // Apply-thread state.
   int64_t pending_rev = 1;
   int64_t pending_compact = 0;
-  int64_t compact_phys = 0;           // revision whose physical compaction is complete
-  std::optional<std::string> cursor;  // next user key for CompactStep (none = from the start)
-  bool rev_cf_compacted = false;      // the rev CF range delete for pending_compact was written
+  std::atomic<int64_t> compact_phys{0};  // revision whose physical compaction is complete
+  std::optional<std::string> cursor;     // next user key for CompactStep (none = from the start)
+  bool rev_cf_compacted = false;         // the rev CF range delete for pending_compact was written
   bool poisoned = false;
   rocksdb::WriteBatchWithIndex* wb = nullptr;  // the batch being built by Apply
 
@@ -351,6 +353,7 @@ struct MvccStore::Impl {
 
   void BindHandles() {
     kv = engine->Cf(kCfKv);
+    latest = engine->Cf(kCfLatest);
     rev = engine->Cf(kCfRev);
     lk = engine->Cf(kCfLeaseKeys);
     meta = engine->Cf(kCfMeta);
@@ -358,10 +361,35 @@ struct MvccStore::Impl {
 
   // ---- low-level reads ----
 
-  // The newest version of `key` with main <= at_rev (any kind); nullopt when none.
+  // Decodes a latest CF value (rev key + record) into *ver.
+  static bool DecodeLatest(std::string_view raw, Version* ver, bool want_value) {
+    if (raw.size() < 12 || !codec::DecodeRevKey(raw.substr(0, 12), &ver->main, &ver->sub)) {
+      return false;
+    }
+    return codec::DecodeRecord(raw.substr(12), &ver->rec, want_value);
+  }
+
+  // The newest version of `key` with main <= at_rev; nullopt when none. With at_rev == kMaxRev
+  // (the view's newest revision) it is one point lookup in the latest CF and only live versions
+  // are returned; otherwise tombstones come back too.
   Status Newest(const View& v, std::string_view key, int64_t at_rev, bool want_value,
                 std::optional<Version>* out) const {
     out->reset();
+    if (at_rev >= kMaxRev) {
+      rocksdb::ReadOptions ro;
+      ro.snapshot = v.snap;
+      std::string raw;
+      rocksdb::Status s = v.batch != nullptr
+                              ? v.batch->GetFromBatchAndDB(db(), ro, latest, key, &raw)
+                              : db()->Get(ro, latest, key, &raw);
+      if (s.IsNotFound()) return Status::Ok();
+      if (!s.ok()) return FromRocks(s, "read latest");
+      Version ver;
+      ver.key.assign(key);
+      if (!DecodeLatest(raw, &ver, want_value)) return CorruptMeta("bad latest entry");
+      *out = std::move(ver);
+      return Status::Ok();
+    }
     auto it = v.Iter(kv);
     std::string prefix = codec::KeyPrefix(key);
     it->Seek(at_rev >= kMaxRev ? rocksdb::Slice(prefix)
@@ -389,6 +417,19 @@ struct MvccStore::Impl {
     }
     if (range.IsEmpty()) return Status::Ok();
     const bool open_end = range.range_end == std::string(1, '\0');
+    if (at_rev >= kMaxRev) {
+      // The view's newest revision: the latest CF holds exactly the live keys.
+      auto it = v.Iter(latest);
+      Version ver;
+      for (it->Seek(range.key); it->Valid(); it->Next()) {
+        std::string_view k = Sv(it->key());
+        if (!open_end && k >= std::string_view(range.range_end)) break;
+        ver.key.assign(k);
+        if (!DecodeLatest(Sv(it->value()), &ver, want_value)) return CorruptMeta("bad latest");
+        if (!fn(ver)) break;
+      }
+      return FromRocks(it->status(), "scan latest");
+    }
     auto it = v.Iter(kv);
     it->Seek(codec::KeySeek(range.key));
     Version ver;
@@ -443,9 +484,12 @@ struct MvccStore::Impl {
     if (limit > 0) ++limit;  // one extra to learn `more`
     int64_t count = 0;
     std::vector<Version> found;
-    const bool want_value = !r.keys_only() && !r.count_only();
-    Status s =
-        ScanLive(v, KeyRange{r.key(), r.range_end()}, at, want_value, [&](const Version& ver) {
+    // Sorting by value needs values even for keys_only (etcd drops them after sorting).
+    const bool want_value =
+        !r.count_only() && (!r.keys_only() || r.sort_target() == RangeRequest::VALUE);
+    Status s = ScanLive(
+        v, KeyRange{r.key(), r.range_end()}, at == cur_rev ? kMaxRev : at, want_value,
+        [&](const Version& ver) {
           ++count;
           if (!r.count_only() && (limit == 0 || static_cast<int64_t>(found.size()) < limit)) {
             found.push_back(ver);
@@ -526,6 +570,13 @@ struct MvccStore::Impl {
     std::string rv(1, rec.tombstone ? codec::kKindTombstone : codec::kKindPut);
     rv.append(key);
     KV_CHECK(wb->Put(rev, codec::RevKey(r, sub), rv).ok(), "wb put");
+    if (rec.tombstone) {
+      KV_CHECK(wb->Delete(latest, key).ok(), "wb delete");
+    } else {
+      std::string lv = codec::RevKey(r, sub);
+      lv.append(codec::EncodeRecord(rec));
+      KV_CHECK(wb->Put(latest, key, lv).ok(), "wb put");
+    }
     const int64_t old_lease = prev && prev->live() ? prev->rec.lease : 0;
     const int64_t new_lease = rec.tombstone ? 0 : rec.lease;
     if (old_lease != 0 && old_lease != new_lease) {
@@ -962,7 +1013,7 @@ struct MvccStore::Impl {
 // ------------------------------------------------------------------------------------------
 
 std::vector<std::string> MvccStore::ColumnFamilies() {
-  return {kCfKv, kCfRev, kCfLeaseKeys, kCfMeta};
+  return {kCfKv, kCfLatest, kCfRev, kCfLeaseKeys, kCfMeta};
 }
 
 MvccStore::MvccStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {
@@ -1010,18 +1061,26 @@ int64_t MvccStore::CurrentRevision() const { return current_rev_.load(); }
 int64_t MvccStore::CompactRevision() const { return compact_rev_.load(); }
 
 bool MvccStore::PhysicalCompactionDone() const {
-  // Only meaningful on the apply thread, where compact_phys changes.
   return impl_->compact_phys >= compact_rev_.load();
 }
 
 Status MvccStore::Range(const etcdserverpb::RangeRequest& req,
                         etcdserverpb::RangeResponse* resp) const {
-  // Order matters: the revision before the snapshot (the snapshot holds at least it), the
-  // compact revision after (physical removal is only done after the compact revision is
-  // published).
-  const int64_t cur = current_rev_.load();
+  // The revision is the one stored in the snapshot itself (every apply batch writes it), so
+  // reads at the latest revision can use the latest CF. The compact revision is read after the
+  // snapshot: physical removal only starts after the compact revision is published.
   SnapshotHolder snap(impl_->db());
   const int64_t compact = compact_rev_.load();
+  int64_t cur = 1;
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snap.get();
+  std::string raw;
+  rocksdb::Status s = impl_->db()->Get(ro, impl_->meta, kMetaRev, &raw);
+  if (s.ok() && raw.size() == 8) {
+    cur = static_cast<int64_t>(codec::GetBe64(raw.data()));
+  } else if (!s.IsNotFound()) {
+    return s.ok() ? CorruptMeta(kMetaRev) : FromRocks(s, "read current revision");
+  }
   View v{impl_->db(), snap.get(), nullptr};
   return impl_->DoRange(v, req, cur, compact, resp);
 }
@@ -1447,8 +1506,9 @@ class CheckpointReader {
 
   Status Bytes(size_t n, std::string* out, bool track = true) {
     out->resize(n);
-    if (n > 0) f_.read(out->data(), static_cast<std::streamsize>(n));
-    if (static_cast<size_t>(f_.gcount()) != n || (n > 0 && !f_)) return Bad("truncated");
+    if (n == 0) return Status::Ok();
+    f_.read(out->data(), static_cast<std::streamsize>(n));
+    if (!f_ || static_cast<size_t>(f_.gcount()) != n) return Bad("truncated");
     if (track) crc_ = codec::Crc32c(crc_, *out);
     return Status::Ok();
   }
@@ -1538,8 +1598,7 @@ Status ParseCheckpoint(
 
 }  // namespace
 
-Status MvccStore::RestoreCheckpointFile(const std::string& path) {
-  Impl& m = *impl_;
+Status MvccStore::RestoreCheckpoint(Engine* engine, const std::string& path) {
   std::vector<std::string> families;
   // Pass 1: verify everything before touching the store.
   if (Status s = ParseCheckpoint(path, &families, nullptr); !s.ok()) return s;
@@ -1551,25 +1610,25 @@ Status MvccStore::RestoreCheckpointFile(const std::string& path) {
   }
   rocksdb::WriteOptions sync;
   sync.sync = true;
-  rocksdb::DB* db = m.db();
+  rocksdb::DB* db = engine->db();
   if (Status s = FromRocks(db->Put(sync, db->DefaultColumnFamily(), kRestoreMarker, path),
                            "write restore marker");
       !s.ok()) {
     return s;
   }
   for (const auto& f : ours) {
-    if (Status s = m.engine->RecreateColumnFamily(f); !s.ok()) return s;
+    if (Status s = engine->RecreateColumnFamily(f); !s.ok()) return s;
   }
-  m.BindHandles();
   rocksdb::WriteBatch wb;
   auto write = [&]() -> Status {
     Status s = FromRocks(db->Write(rocksdb::WriteOptions(), &wb), "restore batch");
     wb.Clear();
     return s;
   };
+  // Pass 2: load. A crash from here on leaves the marker, which Open reports.
   Status s = ParseCheckpoint(path, &families,
                              [&](size_t fam, const std::string& k, const std::string& v) -> Status {
-                               KV_CHECK(wb.Put(m.engine->Cf(families[fam]), k, v).ok(), "wb");
+                               KV_CHECK(wb.Put(engine->Cf(families[fam]), k, v).ok(), "wb");
                                if (wb.GetDataSize() >= kRestoreBatchBytes) return write();
                                return Status::Ok();
                              });
@@ -1579,6 +1638,15 @@ Status MvccStore::RestoreCheckpointFile(const std::string& path) {
     s = FromRocks(db->Delete(sync, db->DefaultColumnFamily(), kRestoreMarker),
                   "clear restore marker");
   }
+  return s;
+}
+
+Status MvccStore::RestoreCheckpointFile(const std::string& path) {
+  Impl& m = *impl_;
+  std::vector<std::string> families;
+  if (Status s = ParseCheckpoint(path, &families, nullptr); !s.ok()) return s;
+  Status s = RestoreCheckpoint(m.engine, path);
+  m.BindHandles();
   if (!s.ok()) {
     m.poisoned = true;
     return s;

@@ -143,6 +143,9 @@ class MvccStore : public History {
   // Replaces the store's whole content with the checkpoint in `path` (verified first). A crash
   // in the middle is detected by the next Open. Apply thread only.
   Status RestoreCheckpointFile(const std::string& path);
+  // The same on an Engine without an open store: the way back after Open reported an
+  // interrupted restore. Open a store on the engine afterwards.
+  static Status RestoreCheckpoint(Engine* engine, const std::string& path);
 
  private:
   struct Impl;
