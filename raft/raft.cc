@@ -155,6 +155,7 @@ void Raft::Reset(uint64_t term) {
   }
   pending_conf_index_ = 0;
   uncommitted_bytes_ = 0;
+  uncommitted_.clear();
   ClearReads();
 }
 
@@ -196,6 +197,7 @@ void Raft::BecomeLeader() {
   empty.term = term_;
   empty.index = log_.LastIndex() + 1;
   uncommitted_bytes_ += EntrySizeBytes(empty);
+  uncommitted_.emplace_back(empty.index, EntrySizeBytes(empty));
   log_.Append({empty});
   self.next = log_.LastIndex() + 1;
 }
@@ -283,6 +285,7 @@ bool Raft::AppendEntries(std::vector<Entry> entries) {
   for (Entry& e : entries) {
     e.term = term_;
     e.index = ++li;
+    uncommitted_.emplace_back(e.index, EntrySizeBytes(e));
   }
   uncommitted_bytes_ += bytes;
   log_.Append(entries);
@@ -308,13 +311,10 @@ bool Raft::MaybeCommit() {
   }
   const bool first_in_term = !CommittedEntryInCurrentTerm();
   log_.CommitTo(mci);
-  // Uncommitted-bytes accounting is approximate across terms: it restarts at 0 on election.
-  uncommitted_bytes_ = 0;
-  if (log_.committed() < log_.LastIndex()) {
-    std::vector<Entry> rest;
-    Status s = log_.Slice(log_.committed() + 1, log_.LastIndex() + 1, kNoLimit, &rest);
-    RAFT_CHECK(s.ok(), "uncommitted tail unavailable: " + s.ToString());
-    for (const Entry& e : rest) uncommitted_bytes_ += EntrySizeBytes(e);
+  // Only entries this leader appended count (the accounting restarts on election).
+  while (!uncommitted_.empty() && uncommitted_.front().first <= log_.committed()) {
+    uncommitted_bytes_ -= uncommitted_.front().second;
+    uncommitted_.pop_front();
   }
   if (first_in_term && CommittedEntryInCurrentTerm()) ReleasePendingReads();
   return true;
@@ -557,7 +557,7 @@ Status Raft::StepLeader(const Message& m) {
       for (auto& [id, pr] : prs_) pr.recent_active = (id == id_);
       return Status::Ok();
     case MessageType::kMsgProp: {
-      RAFT_CHECK(!m.entries.empty(), "empty proposal from " + U(m.from));
+      if (m.entries.empty()) return {Code::kInvalidArgument, "empty proposal"};
       if (prs_.find(id_) == prs_.end()) {
         return {Code::kProposalDropped, "leader is not a member of the configuration"};
       }
@@ -638,6 +638,8 @@ Status Raft::StepLeader(const Message& m) {
         }
         return Status::Ok();
       }
+      // An acknowledgement beyond our log cannot come from a correct follower: drop it.
+      if (m.index > log_.LastIndex()) return {Code::kInvalidArgument, "ack beyond last index"};
       const bool old_paused = pr.IsPaused();
       if (!pr.MaybeUpdate(m.index)) return Status::Ok();
       if (pr.state == ProgressState::kProbe) {
@@ -776,6 +778,9 @@ Status Raft::StepFollower(const Message& m) {
       return Status::Ok();
     }
     case MessageType::kMsgReadIndexResp:
+      if (read_states_.size() >= cfg_.max_pending_read_index) {
+        return {Code::kResourceExhausted, "too many unread read states"};
+      }
       read_states_.push_back(ReadState{m.index, m.context});
       return Status::Ok();
     default:
@@ -784,6 +789,11 @@ Status Raft::StepFollower(const Message& m) {
 }
 
 void Raft::HandleAppendEntries(const Message& m) {
+  // A malformed MsgApp (entries not numbered index+1, index+2, ... or from a future term) is
+  // dropped: network input must never reach an invariant check.
+  for (size_t k = 0; k < m.entries.size(); ++k) {
+    if (m.entries[k].index != m.index + 1 + k || m.entries[k].term > m.term) return;
+  }
   Message r;
   r.type = MessageType::kMsgAppResp;
   r.to = m.from;
@@ -831,11 +841,10 @@ void Raft::HandleSnapshot(const Message& m) {
 bool Raft::Restore(const Snapshot& s) {
   if (s.metadata.index <= log_.committed()) return false;
   RAFT_CHECK(state_ == StateType::kFollower, "restore in state " + DescribeState());
+  // The snapshot's configuration may predate this node's addition (a joining node gets the
+  // leader's latest snapshot and then the log after it, including its own AddNode). Until it
+  // applies that entry the node is not promotable, so accepting it is safe.
   const ConfState& cs = s.metadata.conf_state;
-  if (!Contains(cs.voters, id_) && !Contains(cs.learners, id_)) {
-    // Not a member of the snapshot's configuration: something is misrouted.
-    return false;
-  }
   if (log_.MatchTerm(s.metadata.index, s.metadata.term)) {
     // We already have the entries: just fast-forward the commit index.
     log_.CommitTo(s.metadata.index);
@@ -957,7 +966,8 @@ ConfState Raft::ApplyConfChange(const ConfChange& cc) {
     if (!IsVoter(id_)) {
       // Removed (or never a voter): step down; the remaining voters elect a new leader.
       BecomeFollower(term_, kNone);
-    } else if (MaybeCommit()) {
+    } else if (MaybeCommit() || cc.type != ConfChangeType::kRemoveNode) {
+      // Also start replicating to a node that was just added.
       BcastAppend();
     } else if (read_round_ && read_round_->acks.size() >= Quorum()) {
       ReadRound done = std::move(*read_round_);
@@ -1008,7 +1018,8 @@ void Raft::CheckInvariants() const {
       RAFT_CHECK(PendingReadCount() <= cfg_.max_pending_read_index, "read queue over limit");
       break;
     case StateType::kCandidate:
-      RAFT_CHECK(vote_ == id_, "candidate did not vote for itself " + DescribeState());
+      RAFT_CHECK(vote_ == id_ || cfg_.testing.grant_multiple_votes_per_term,
+                 "candidate did not vote for itself " + DescribeState());
       RAFT_CHECK(lead_ == kNone, "candidate with a leader " + DescribeState());
       break;
     case StateType::kPreCandidate:

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -209,6 +210,9 @@ class Raft {
   // after it is applied (one pending change at a time).
   uint64_t pending_conf_index_ = 0;
   uint64_t uncommitted_bytes_ = 0;
+  // (index, bytes) of the entries this leader appended and has not yet seen committed; bounded
+  // by max_uncommitted_entries_bytes (every entry counts at least its fixed overhead).
+  std::deque<std::pair<uint64_t, uint64_t>> uncommitted_;
   Rng rng_;
   uint64_t dropped_msgs_ = 0;
 

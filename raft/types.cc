@@ -152,7 +152,11 @@ std::string Describe(const Message& m) {
          " Term:" + std::to_string(m.snapshot.metadata.term) + " " +
          Describe(m.snapshot.metadata.conf_state);
   }
-  if (!m.context.empty()) s += " Context:" + std::to_string(m.context.size()) + "B";
+  if (!m.context.empty()) {
+    bool printable = m.context.size() <= 32;
+    for (char c : m.context) printable = printable && c >= 0x20 && c < 0x7f;
+    s += " Context:" + (printable ? m.context : std::to_string(m.context.size()) + "B");
+  }
   return s;
 }
 

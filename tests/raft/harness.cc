@@ -148,13 +148,11 @@ std::vector<std::string> Cluster::Stabilize(int max_rounds) {
         out.push_back(raft::Describe(m) + " DROPPED");
         continue;
       }
-      out.push_back(raft::Describe(m));
-      if (m.type == raft::MessageType::kMsgSnap) {
-        (void)nodes_.at(m.to)->node->Step(m);
-        raw(m.from).ReportSnapshot(m.to, true);
-      } else {
-        (void)nodes_.at(m.to)->node->Step(m);
-      }
+      Message delivered = m;
+      if (mutate) mutate(&delivered);
+      out.push_back(raft::Describe(delivered));
+      (void)nodes_.at(m.to)->node->Step(delivered);
+      if (m.type == raft::MessageType::kMsgSnap) raw(m.from).ReportSnapshot(m.to, true);
       nodes_.at(m.to)->node->CheckInvariants();
     }
     ProcessReadies();

@@ -78,6 +78,8 @@ class Cluster {
   std::string NodeLine(uint64_t id);
   // Optional message filter: return false to drop a message.
   std::function<bool(const raft::Message&)> filter;
+  // Optional rewrite of each delivered message (e.g. cut entries off the end of a MsgApp).
+  std::function<void(raft::Message*)> mutate;
 
  private:
   void HandleReady(TestNode& n);
