@@ -56,6 +56,7 @@ Status KvdServer::Start() {
   maintenance_ = std::make_unique<MaintenanceService>(node_.get());
   cluster_ = std::make_unique<ClusterService>(node_.get());
   lease_ = std::make_unique<LeaseService>(node_.get());
+  auth_ = std::make_unique<AuthService>();
   {
     grpc::ServerBuilder b;
     for (const Url& u : config_.listen_client_urls) {
@@ -65,6 +66,7 @@ Status KvdServer::Start() {
     b.RegisterService(maintenance_.get());
     b.RegisterService(cluster_.get());
     b.RegisterService(lease_.get());
+    b.RegisterService(auth_.get());
     // etcd: max receive = --max-request-bytes + 512 KiB (gRPC overhead); max send unlimited.
     b.SetMaxReceiveMessageSize(static_cast<int>(config_.max_request_bytes + 512 * 1024));
     b.SetMaxSendMessageSize(-1);

@@ -43,6 +43,7 @@ class KvdServer {
   std::unique_ptr<MaintenanceService> maintenance_;
   std::unique_ptr<ClusterService> cluster_;
   std::unique_ptr<LeaseService> lease_;
+  std::unique_ptr<AuthService> auth_;
   std::unique_ptr<grpc::Server> peer_server_;
   std::unique_ptr<grpc::Server> client_server_;
   std::unique_ptr<MetricsRegistry> metrics_;

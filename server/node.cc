@@ -338,24 +338,28 @@ bool Node::PushEvent(Event ev) {
 }
 
 bool Node::Receive(raft::Message m) {
-  Event ev{Event::Kind::kMessage, std::move(m), {}, 0, false};
+  Event ev{Event::Kind::kMessage, std::move(m), {}, 0, false, {}};
   return PushEvent(std::move(ev));
 }
 
 bool Node::ReceiveSnapshot(raft::Message m, std::string checkpoint_path) {
-  Event ev{Event::Kind::kSnapshot, std::move(m), std::move(checkpoint_path), 0, false};
+  Event ev{Event::Kind::kSnapshot, std::move(m), std::move(checkpoint_path), 0, false, {}};
   if (PushEvent(std::move(ev))) return true;
   std::error_code ec;
   std::filesystem::remove(checkpoint_path, ec);
   return false;
 }
 
+bool Node::RunOnRaftThread(std::function<void(bool run)> fn) {
+  return PushEvent(Event{Event::Kind::kCall, {}, {}, 0, false, std::move(fn)});
+}
+
 void Node::ReportUnreachable(uint64_t id) {
-  (void)PushEvent(Event{Event::Kind::kUnreachable, {}, {}, id, false});
+  (void)PushEvent(Event{Event::Kind::kUnreachable, {}, {}, id, false, {}});
 }
 
 void Node::ReportSnapshot(uint64_t id, bool ok) {
-  (void)PushEvent(Event{Event::Kind::kSnapshotStatus, {}, {}, id, ok});
+  (void)PushEvent(Event{Event::Kind::kSnapshotStatus, {}, {}, id, ok, {}});
 }
 
 void Node::LearnPeer(const kvdpb::PeerHello& hello) {
@@ -372,7 +376,7 @@ bool Node::TransferLeadershipAway(std::chrono::milliseconds timeout) {
     std::lock_guard<std::mutex> lk(members_mu_);
     if (members_.size() <= 1) return false;  // nobody to hand it to
   }
-  if (!PushEvent(Event{Event::Kind::kTransfer, {}, {}, 0, false})) return false;
+  if (!PushEvent(Event{Event::Kind::kTransfer, {}, {}, 0, false, {}})) return false;
   const auto deadline = Clock::now() + timeout;
   while (Clock::now() < deadline) {
     if (!is_leader()) return true;
@@ -503,6 +507,9 @@ void Node::HandleEvent(Event& ev) {
       break;
     case Event::Kind::kSnapshotStatus:
       raft_->ReportSnapshot(ev.peer, ev.ok);
+      break;
+    case Event::Kind::kCall:
+      ev.fn(true);
       break;
     case Event::Kind::kTransfer: {
       // Hand leadership to the most caught-up voter.
@@ -788,11 +795,15 @@ void Node::MaybeSnapshot() {
 void Node::FailEverything(const kvstore::Status& s) {
   std::deque<Proposal> proposals;
   std::vector<ReadWaiter> reads;
+  std::deque<Event> events;
   {
     std::lock_guard<std::mutex> lk(mu_);
     proposals.swap(proposals_);
     reads.swap(new_reads_);
-    events_.clear();
+    events.swap(events_);
+  }
+  for (Event& ev : events) {
+    if (ev.kind == Event::Kind::kCall) ev.fn(false);  // its RPC must still finish
   }
   for (Proposal& p : proposals) held_.push_back(std::move(p));
   for (auto& [id, p] : waiting_) held_.push_back(std::move(p));

@@ -146,6 +146,11 @@ class Node {
   // physical=true answers only then).
   void AfterPhysicalCompaction(std::function<void()> fn);
 
+  // Runs fn(true) on the raft thread between two Readys (for apply-thread-only store calls
+  // such as Defragment), or fn(false) if the node stops first. False when the queue is full or
+  // the node already stopped (fn is then never called).
+  [[nodiscard]] bool RunOnRaftThread(std::function<void(bool run)> fn);
+
   // ---- transport side (any thread) ----
   // A message from a peer. Dropped (false) when the inbound queue is full.
   bool Receive(raft::Message m);
@@ -195,11 +200,12 @@ class Node {
     std::chrono::steady_clock::time_point sent;
   };
   struct Event {
-    enum class Kind { kMessage, kSnapshot, kUnreachable, kSnapshotStatus, kTransfer } kind;
+    enum class Kind { kMessage, kSnapshot, kUnreachable, kSnapshotStatus, kTransfer, kCall } kind;
     raft::Message msg;
     std::string path;
     uint64_t peer = 0;
     bool ok = false;
+    std::function<void(bool run)> fn;  // kCall
   };
 
   Node(const Config& config, const NodeLimits& limits);

@@ -196,9 +196,9 @@ grpc::ServerUnaryReactor* MaintenanceService::HashKV(grpc::CallbackServerContext
     kvstore::Status s = node->store().HashKV(req->revision(), &hash, &compact_rev, &hashed_rev);
     if (!s.ok()) return s;
     resp->set_hash(hash);
-    resp->set_compact_revision(compact_rev);
-    resp->mutable_header()->set_revision(hashed_rev);
-    node->FillHeader(resp->mutable_header());
+    // etcd answers -1 while nothing was ever compacted.
+    resp->set_compact_revision(compact_rev == 0 ? -1 : compact_rev);
+    node->FillHeader(resp->mutable_header());  // etcd: the current revision, not the hashed one
     return s;
   });
 }
@@ -216,7 +216,6 @@ grpc::ServerUnaryReactor* MaintenanceService::Hash(grpc::CallbackServerContext* 
     kvstore::Status s = node->store().HashKV(0, &hash, &compact_rev, &hashed_rev);
     if (!s.ok()) return s;
     resp->set_hash(hash);
-    resp->mutable_header()->set_revision(hashed_rev);
     node->FillHeader(resp->mutable_header());
     return s;
   });
@@ -341,6 +340,35 @@ class SnapshotReactor final : public grpc::ServerWriteReactor<etcdserverpb::Snap
 grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* MaintenanceService::Snapshot(
     grpc::CallbackServerContext* /*ctx*/, const etcdserverpb::SnapshotRequest* /*req*/) {
   return new SnapshotReactor(node_);
+}
+
+grpc::ServerUnaryReactor* MaintenanceService::Defragment(
+    grpc::CallbackServerContext* ctx, const etcdserverpb::DefragmentRequest* /*req*/,
+    etcdserverpb::DefragmentResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  Node* node = node_;
+  const bool queued = node_->RunOnRaftThread([node, reactor, resp](bool run) {
+    if (!run) {
+      reactor->Finish(ToGrpc(errors::Stopped()));
+      return;
+    }
+    kvstore::Status s = node->store().Defragment();
+    if (s.ok()) node->FillHeader(resp->mutable_header());
+    reactor->Finish(ToGrpc(s));
+  });
+  if (!queued) reactor->Finish(ToGrpc(errors::TooManyRequests()));
+  return reactor;
+}
+
+// ---- Auth -------------------------------------------------------------------------------------
+
+grpc::ServerUnaryReactor* AuthService::Authenticate(
+    grpc::CallbackServerContext* ctx, const etcdserverpb::AuthenticateRequest* /*req*/,
+    etcdserverpb::AuthenticateResponse* /*resp*/) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                               "etcdserver: authentication is not enabled"));
+  return reactor;
 }
 
 // ---- Cluster ----------------------------------------------------------------------------------

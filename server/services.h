@@ -61,6 +61,11 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
   // blob with the SHA-256 of everything sent before it (remaining_bytes 0). etcdctl checks
   // exactly that shape. A restore must drop the trailer and the zero padding after the
   // checkpoint's own end.
+  // Runs MvccStore::Defragment on the raft thread (it is an apply-thread call; etcd also
+  // blocks its backend while defragmenting).
+  grpc::ServerUnaryReactor* Defragment(grpc::CallbackServerContext* ctx,
+                                       const etcdserverpb::DefragmentRequest* req,
+                                       etcdserverpb::DefragmentResponse* resp) override;
   grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* Snapshot(
       grpc::CallbackServerContext* ctx, const etcdserverpb::SnapshotRequest* req) override;
 
@@ -77,6 +82,15 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
 
  private:
   Node* node_;
+};
+
+// Auth is not implemented: it is never enabled, so Authenticate answers as etcd does with auth
+// disabled (etcdctl --user then proceeds without a token); the other RPCs are UNIMPLEMENTED.
+class AuthService final : public etcdserverpb::Auth::CallbackService {
+ public:
+  grpc::ServerUnaryReactor* Authenticate(grpc::CallbackServerContext* ctx,
+                                         const etcdserverpb::AuthenticateRequest* req,
+                                         etcdserverpb::AuthenticateResponse* resp) override;
 };
 
 class LeaseService final : public etcdserverpb::Lease::CallbackService {
