@@ -348,3 +348,24 @@ TEST_CASE("etcdctl lease grant, keep-alive, timetolive, revoke, expiry and snaps
   CHECK_FALSE(ec);
   CHECK(size % 512 == 32);
 }
+
+TEST_CASE("SIGTERM on the leader hands leadership over and exits cleanly", "[integration]") {
+  // Goal: the stop path: leadership transfer, waiting requests failed, listeners closed, exit 0.
+  auto c = kvtest::StartEtcdLikeCluster(KvdOptions(3));
+  const int leader = AgreedLeader(*c, milliseconds(10000));
+  REQUIRE(leader >= 0);
+  const auto lead = static_cast<std::size_t>(leader);
+  REQUIRE(Put(c->endpoint(lead), "before-stop", "1").ok());
+  const kvtest::ExitStatus exit = c->Stop(lead, milliseconds(10000));
+  INFO(exit.ToString());
+  CHECK(exit.ExitedWith(0));
+  CHECK(kvtest::TailOfFile(c->log_path(lead), 1 << 16)
+            .find("leadership transfer before stopping: done") != std::string::npos);
+  const int new_leader = AgreedLeader(*c, milliseconds(10000));
+  REQUIRE(new_leader >= 0);
+  CHECK(static_cast<std::size_t>(new_leader) != lead);
+  const std::size_t other = (lead + 1) % 3;
+  CHECK(Put(c->endpoint(other), "after-stop", "2").ok());
+  grpc::Status st;
+  CHECK(Get(c->endpoint(other), "before-stop", false, &st) == "1");
+}
