@@ -350,6 +350,43 @@ bool Node::ReceiveSnapshot(raft::Message m, std::string checkpoint_path) {
   return false;
 }
 
+void Node::MoveLeader(uint64_t target, std::function<void(const kvstore::Status&)> done) {
+  const auto timeout = std::chrono::milliseconds(2 * config_.election_timeout_ms);
+  auto shared_done = std::make_shared<std::function<void(const kvstore::Status&)>>(std::move(done));
+  const bool queued = RunOnRaftThread([this, target, timeout, shared_done](bool run) {
+    if (!run) {
+      (*shared_done)(errors::Stopped());
+      return;
+    }
+    if (transfer_waiters_.size() >= kTransferWaitersMax) {
+      (*shared_done)(errors::TooManyRequests());
+      return;
+    }
+    KVD_LOG("moving leadership to %s", FormatId(target).c_str());
+    (void)raft_->TransferLeader(target);
+    transfer_waiters_.push_back(
+        TransferWaiter{target, Clock::now() + timeout, std::move(*shared_done)});
+  });
+  if (!queued) (*shared_done)(errors::TooManyRequests());
+}
+
+void Node::CheckTransferWaiters(Clock::time_point now, bool stopping) {
+  for (auto it = transfer_waiters_.begin(); it != transfer_waiters_.end();) {
+    if (lead_.load() == it->target) {
+      it->done(kvstore::Status::Ok());
+    } else if (stopping) {
+      it->done(errors::Stopped());
+    } else if (now >= it->deadline) {
+      it->done({kvstore::Code::kUnavailable,
+                "etcdserver: request timed out, leader transfer took too long"});
+    } else {
+      ++it;
+      continue;
+    }
+    it = transfer_waiters_.erase(it);
+  }
+}
+
 bool Node::RunOnRaftThread(std::function<void(bool run)> fn) {
   return PushEvent(Event{Event::Kind::kCall, {}, {}, 0, false, std::move(fn)});
 }
@@ -445,6 +482,7 @@ void Node::Run() {
       next_tick += tick;
       if (next_tick < now) next_tick = now + tick;
       ExpireWaiters(now);
+      CheckTransferWaiters(now, false);
       MaybeExpireLeases();
       if (metrics_ != nullptr) {
         metrics_->proposals_pending.Set(static_cast<double>(proposals_inflight_.load()));
@@ -563,6 +601,7 @@ void Node::HandleReady() {
               new_lead == raft::kNone ? "none" : FormatId(new_lead).c_str(),
               raft::StateName(rd.soft_state->raft_state));
       lead_.store(new_lead);
+      CheckTransferWaiters(Clock::now(), false);
       if (metrics_ != nullptr) {
         metrics_->has_leader.Set(new_lead == raft::kNone ? 0.0 : 1.0);
         if (new_lead != raft::kNone) metrics_->leader_changes_seen_total.Inc();
@@ -815,6 +854,7 @@ void Node::FailEverything(const kvstore::Status& s) {
   held_.clear();
   for (ReadWaiter& w : reads) pending_reads_.push_back(std::move(w));
   FailReads(&pending_reads_, s);
+  CheckTransferWaiters(Clock::now(), true);
   std::vector<std::function<void()>> compaction_waiters;
   compaction_waiters.swap(compaction_waiters_);
   for (auto& fn : compaction_waiters) fn();  // the logical compaction is done; answer now

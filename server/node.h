@@ -146,6 +146,11 @@ class Node {
   // physical=true answers only then).
   void AfterPhysicalCompaction(std::function<void()> fn);
 
+  // Leader only (checked by the caller): transfers leadership to `target` and calls `done` on
+  // the raft thread once `target` leads (ok) or after 2 x election timeout ("etcdserver:
+  // request timed out, leader transfer took too long").
+  void MoveLeader(uint64_t target, std::function<void(const kvstore::Status&)> done);
+
   // Runs fn(true) on the raft thread between two Readys (for apply-thread-only store calls
   // such as Defragment), or fn(false) if the node stops first. False when the queue is full or
   // the node already stopped (fn is then never called).
@@ -270,7 +275,16 @@ class Node {
   uint64_t snapshot_index_ = 0;
   bool compacting_ = false;
   std::vector<std::function<void()>> compaction_waiters_;  // bounded by proposals_inflight_max
-  std::map<int64_t, int64_t> revoking_;  // lease id -> when its revoke was proposed (ms)
+  std::map<int64_t, int64_t> revoking_;
+  struct TransferWaiter {
+    uint64_t target = 0;
+    std::chrono::steady_clock::time_point deadline;
+    std::function<void(const kvstore::Status&)> done;
+  };
+  std::vector<TransferWaiter> transfer_waiters_;  // at most kTransferWaitersMax
+  static constexpr size_t kTransferWaitersMax = 16;
+  void CheckTransferWaiters(std::chrono::steady_clock::time_point now, bool stopping);
+  std::map<int64_t, int64_t> revoking_unused_;  // lease id -> when its revoke was proposed (ms)
 };
 
 }  // namespace server

@@ -360,6 +360,29 @@ grpc::ServerUnaryReactor* MaintenanceService::Defragment(
   return reactor;
 }
 
+grpc::ServerUnaryReactor* MaintenanceService::MoveLeader(grpc::CallbackServerContext* ctx,
+                                                         const etcdserverpb::MoveLeaderRequest* req,
+                                                         etcdserverpb::MoveLeaderResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (!node_->is_leader()) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "etcdserver: not leader"));
+    return reactor;
+  }
+  bool known = false;
+  for (const MemberInfo& m : node_->Members()) known = known || m.id == req->targetid();
+  if (!known || req->targetid() == node_->member_id()) {
+    reactor->Finish(
+        grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "etcdserver: bad leader transferee"));
+    return reactor;
+  }
+  Node* node = node_;
+  node_->MoveLeader(req->targetid(), [node, reactor, resp](const kvstore::Status& s) {
+    if (s.ok()) node->FillHeader(resp->mutable_header());
+    reactor->Finish(ToGrpc(s));
+  });
+  return reactor;
+}
+
 // ---- Auth -------------------------------------------------------------------------------------
 
 grpc::ServerUnaryReactor* AuthService::Authenticate(

@@ -66,6 +66,11 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
   grpc::ServerUnaryReactor* Defragment(grpc::CallbackServerContext* ctx,
                                        const etcdserverpb::DefragmentRequest* req,
                                        etcdserverpb::DefragmentResponse* resp) override;
+  // Leader only ("etcdserver: not leader"); the target must be another member
+  // ("etcdserver: bad leader transferee"). Answers once the target leads.
+  grpc::ServerUnaryReactor* MoveLeader(grpc::CallbackServerContext* ctx,
+                                       const etcdserverpb::MoveLeaderRequest* req,
+                                       etcdserverpb::MoveLeaderResponse* resp) override;
   grpc::ServerWriteReactor<etcdserverpb::SnapshotResponse>* Snapshot(
       grpc::CallbackServerContext* ctx, const etcdserverpb::SnapshotRequest* req) override;
 

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -223,7 +224,7 @@ TEST_CASE("killing the leader under writes loses no acknowledged write; it catch
   CHECK(caught_up);
 }
 
-TEST_CASE("etcdctl put, get, del, txn, compaction, endpoint status and member list",
+TEST_CASE("etcdctl put, get, del, txn, compaction, endpoint status, member list, move-leader",
           "[integration]") {
   // Goal: the real etcdctl 3.4.23 works against a kvd cluster and prints what it prints for etcd.
   auto c = kvtest::StartEtcdLikeCluster(KvdOptions(3));
@@ -256,6 +257,23 @@ TEST_CASE("etcdctl put, get, del, txn, compaction, endpoint status and member li
     CHECK(members.find(", started, " + c->name(i) + ", " + c->peer_url(i) + ", " +
                        c->client_url(i) + ", false") != std::string::npos);
   }
+  // move-leader: etcdctl finds the leader through Status, then asks it to transfer.
+  const int old_leader = AgreedLeader(*c, milliseconds(10000));
+  REQUIRE(old_leader >= 0);
+  const std::size_t target = (static_cast<std::size_t>(old_leader) + 1) % 3;
+  grpc::Status st;
+  std::ostringstream target_hex;
+  target_hex << std::hex << MemberStatus(c->endpoint(target), &st).header().member_id();
+  REQUIRE(st.ok());
+  std::string all;
+  for (const std::string& ep : c->endpoints()) all += (all.empty() ? "" : ",") + ep;
+  const std::string moved = Shell("env ETCDCTL_API=3 /usr/bin/etcdctl --endpoints=" + all +
+                                  " move-leader " + target_hex.str());
+  INFO(moved);
+  CHECK(moved.rfind("Leadership transferred from ", 0) == 0);
+  CHECK(moved.find(" to " + target_hex.str()) != std::string::npos);
+  CHECK(AgreedLeader(*c, milliseconds(10000)) == static_cast<int>(target));
+
   // Every member computed the same hash of the same history.
   std::set<std::string> hashes;
   for (std::size_t i = 0; i < 3; ++i) {
