@@ -1,11 +1,16 @@
-// kvd's entry point. For now it only parses the configuration: it prints the usage, the
-// version, the parsed configuration, or the error (exit code 2 for flag syntax errors and 1 for
-// validation errors, as etcd does). The lead engineer grows this into the server.
+// kvd's entry point: parses etcd's flags and ETCD_* variables, then runs one member until
+// SIGTERM or SIGINT (exit code 0 after a clean stop). Usage, version and configuration errors
+// behave as etcd's (exit code 2 for flag syntax errors, 1 for validation errors).
+#include <pthread.h>
+#include <signal.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "server/config.h"
+#include "server/kvd_server.h"
 
 extern char** environ;
 
@@ -29,6 +34,32 @@ int main(int argc, char** argv) {
     std::fputs(server::VersionText().c_str(), stdout);
     return 0;
   }
-  std::fputs(config.Describe().c_str(), stdout);
+  for (const std::string& w : config.warnings)
+    std::fprintf(stderr, "kvd: warning: %s\n", w.c_str());
+
+  // Block the stop signals in every thread (they inherit the mask); this one waits for them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  server::NodeLimits limits;
+  // etcd 3.5's --experimental-snapshot-catchup-entries (entries kept behind a raft snapshot for
+  // slow followers; default 5000). An environment knob until the flag exists in server/config.
+  if (const char* v = std::getenv("KVD_SNAPSHOT_CATCHUP_ENTRIES"); v != nullptr) {
+    const unsigned long long n = std::strtoull(v, nullptr, 10);
+    if (n > 0) limits.log_retain_entries = n;
+  }
+  server::KvdServer server(config, limits);
+  st = server.Start();
+  if (!st.ok()) {
+    std::fprintf(stderr, "%s\n", st.message().c_str());
+    return st.exit_code() == 0 ? 1 : st.exit_code();
+  }
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  std::fprintf(stderr, "kvd: received signal %d, stopping\n", sig);
+  server.Stop();
   return 0;
 }

@@ -1,0 +1,119 @@
+#include "server/kvd_server.h"
+
+#include <chrono>
+
+#include "server/log.h"
+
+namespace server {
+namespace {
+
+std::string ListenAddress(const Url& u) {
+  const std::string host = u.host.empty() ? "0.0.0.0" : u.host;
+  const bool v6 = host.find(':') != std::string::npos;
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(u.port);
+}
+
+// Keepalive policy for Go clients (reference 3.13): they ping every 10 s on idle streams, which
+// gRPC-core's defaults (5 min minimum, 2 strikes) would answer with GOAWAY too_many_pings.
+void SetKeepalive(grpc::ServerBuilder& b) {
+  b.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  b.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  b.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  b.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 2 * 60 * 60 * 1000);
+  b.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
+}
+
+}  // namespace
+
+KvdServer::KvdServer(Config config, NodeLimits limits)
+    : config_(std::move(config)), limits_(limits) {}
+
+KvdServer::~KvdServer() { Stop(); }
+
+Status KvdServer::Start() {
+  Status s = Node::Open(config_, limits_, &node_);
+  if (!s.ok()) return s;
+
+  // Peers first, so that members starting together find each other's listeners.
+  {
+    grpc::ServerBuilder b;
+    for (const Url& u : config_.listen_peer_urls) {
+      b.AddListeningPort(ListenAddress(u), grpc::InsecureServerCredentials());
+    }
+    b.RegisterService(node_->peer_service());
+    b.SetMaxReceiveMessageSize(64 << 20);
+    SetKeepalive(b);
+    peer_server_ = b.BuildAndStart();
+    if (!peer_server_) return Status(1, "kvd: cannot listen on the peer URLs (port in use?)");
+  }
+  metrics_ = std::make_unique<MetricsRegistry>();
+  RegisterProcessMetrics(*metrics_);
+  etcd_metrics_ = std::make_unique<EtcdMetrics>(RegisterEtcdMetrics(*metrics_));
+  node_->SetMetrics(etcd_metrics_.get());
+  node_->Start();
+
+  kv_ = std::make_unique<KvService>(node_.get());
+  maintenance_ = std::make_unique<MaintenanceService>(node_.get());
+  cluster_ = std::make_unique<ClusterService>(node_.get());
+  lease_ = std::make_unique<LeaseService>(node_.get());
+  auth_ = std::make_unique<AuthService>();
+  {
+    grpc::ServerBuilder b;
+    for (const Url& u : config_.listen_client_urls) {
+      b.AddListeningPort(ListenAddress(u), grpc::InsecureServerCredentials());
+    }
+    b.RegisterService(kv_.get());
+    b.RegisterService(maintenance_.get());
+    b.RegisterService(cluster_.get());
+    b.RegisterService(lease_.get());
+    b.RegisterService(auth_.get());
+    // etcd: max receive = --max-request-bytes + 512 KiB (gRPC overhead); max send unlimited.
+    b.SetMaxReceiveMessageSize(static_cast<int>(config_.max_request_bytes + 512 * 1024));
+    b.SetMaxSendMessageSize(-1);
+    SetKeepalive(b);
+    client_server_ = b.BuildAndStart();
+    if (!client_server_) return Status(1, "kvd: cannot listen on the client URLs (port in use?)");
+  }
+
+  for (const Url& u : config_.listen_metrics_urls) {
+    HttpServerOptions ho;
+    ho.host = u.host.empty() ? "0.0.0.0" : u.host;
+    ho.port = u.port;
+    auto http = std::make_unique<HttpServer>(ho);
+    Node* node = node_.get();
+    RegisterEtcdHandlers(*http, *metrics_, [node] {
+      HealthStatus h;
+      h.healthy = node->leader() != 0;
+      if (!h.healthy) h.reason = "NO_LEADER";
+      return h;
+    });
+    s = http->Start();
+    if (!s.ok()) return s;
+    http_.push_back(std::move(http));
+  }
+  KVD_LOG("member %s (%s) serving clients on %zu URL(s), peers on %zu URL(s)",
+          FormatId(config_.member_id).c_str(), config_.name.c_str(),
+          config_.listen_client_urls.size(), config_.listen_peer_urls.size());
+  return Status::Ok();
+}
+
+void KvdServer::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (node_ && node_->is_leader()) {
+    // Like etcd on SIGTERM: hand leadership over so the cluster does not wait for an election.
+    const bool moved =
+        node_->TransferLeadershipAway(std::chrono::milliseconds(2 * config_.election_timeout_ms));
+    KVD_LOG("leadership transfer before stopping: %s", moved ? "done" : "timed out");
+  }
+  for (auto& h : http_) h->Stop();
+  // The node first: it fails every waiting request, so each client reactor finishes and the
+  // client server's shutdown does not wait on them.
+  if (node_) node_->Stop();
+  const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(1);
+  if (client_server_) client_server_->Shutdown(deadline);
+  if (peer_server_) peer_server_->Shutdown(deadline);
+  KVD_LOG("member %s stopped", FormatId(config_.member_id).c_str());
+}
+
+}  // namespace server

@@ -1,0 +1,55 @@
+// server::KvdServer: one running kvd member: the Node (raft thread + store), the peer gRPC
+// listener (kvdpb.Peer), the client gRPC listener (etcdserverpb KV, Maintenance, Cluster, Lease)
+// and the optional plain-HTTP metrics listener (--listen-metrics-urls).
+//
+// Thread-safety: Start and Stop from one owner thread.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <vector>
+
+#include "server/config.h"
+#include "server/http_server.h"
+#include "server/metrics.h"
+#include "server/node.h"
+#include "server/services.h"
+#include "server/status.h"
+
+namespace server {
+
+class KvdServer {
+ public:
+  explicit KvdServer(Config config, NodeLimits limits = NodeLimits{});
+  ~KvdServer();  // Stop()s
+  KvdServer(const KvdServer&) = delete;
+  KvdServer& operator=(const KvdServer&) = delete;
+
+  // Opens the data dir, binds every listener and starts serving. Errors: exit code 1 with the
+  // reason (data dir, port in use).
+  Status Start();
+  // The SIGTERM path: hands leadership away when leader, fails what is still waiting with
+  // "etcdserver: server stopped", closes the listeners. Idempotent.
+  void Stop();
+
+  Node* node() { return node_.get(); }
+
+ private:
+  Config config_;
+  NodeLimits limits_;
+  std::unique_ptr<Node> node_;
+  std::unique_ptr<KvService> kv_;
+  std::unique_ptr<MaintenanceService> maintenance_;
+  std::unique_ptr<ClusterService> cluster_;
+  std::unique_ptr<LeaseService> lease_;
+  std::unique_ptr<AuthService> auth_;
+  std::unique_ptr<grpc::Server> peer_server_;
+  std::unique_ptr<grpc::Server> client_server_;
+  std::unique_ptr<MetricsRegistry> metrics_;
+  std::unique_ptr<EtcdMetrics> etcd_metrics_;
+  std::vector<std::unique_ptr<HttpServer>> http_;
+  bool stopped_ = false;
+};
+
+}  // namespace server

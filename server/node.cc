@@ -1,0 +1,867 @@
+#include "server/node.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "raft/codec.h"
+#include "server/log.h"
+#include "server/transport.h"
+
+namespace server {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t NowMs() { return SteadyNowMs(); }
+
+// "host:port" for a gRPC target from a peer URL ("http://127.0.0.1:2380").
+std::string TargetOf(const std::string& url_text) {
+  Url url;
+  if (!ParseUrl(url_text, &url).ok()) return url_text;
+  const bool v6 = url.host.find(':') != std::string::npos;
+  return (v6 ? "[" + url.host + "]" : url.host) + ":" + std::to_string(url.port);
+}
+
+std::string JoinComma(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
+  return out;
+}
+
+std::vector<std::string> SplitComma(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+// The members file: what a restarted member needs to know of its cluster (etcd keeps this in
+// its backend; the raft log holds only the ids). Lines: "cluster <id hex>", then one
+// "member <id hex> <name> <peer urls, comma-separated>" per member.
+Status WriteMembersFile(const std::string& path, uint64_t cluster_id,
+                        const std::map<uint64_t, MemberInfo>& members) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << "cluster " << FormatId(cluster_id) << "\n";
+    for (const auto& [id, m] : members) {
+      out << "member " << FormatId(id) << " " << m.name << " " << JoinComma(m.peer_urls) << "\n";
+    }
+    out.flush();
+    if (!out) return Status(1, "cannot write " + tmp);
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return Status(1, "cannot rename " + tmp + ": " + ec.message());
+  return Status::Ok();
+}
+
+Status ReadMembersFile(const std::string& path, uint64_t* cluster_id,
+                       std::map<uint64_t, MemberInfo>* members) {
+  std::ifstream in(path);
+  if (!in) return Status(1, "cannot read " + path + " (data dir without membership)");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string kind, id_hex;
+    ls >> kind >> id_hex;
+    uint64_t id = 0;
+    try {
+      id = std::stoull(id_hex, nullptr, 16);
+    } catch (...) {
+      return Status(1, "corrupt members file " + path + ": " + line);
+    }
+    if (kind == "cluster") {
+      *cluster_id = id;
+    } else if (kind == "member") {
+      MemberInfo m;
+      m.id = id;
+      std::string urls;
+      ls >> m.name >> urls;
+      m.peer_urls = SplitComma(urls);
+      (*members)[id] = m;
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Node::Node(const Config& config, const NodeLimits& limits) : config_(config), limits_(limits) {}
+
+Status Node::Open(const Config& config, const NodeLimits& limits, std::unique_ptr<Node>* out) {
+  std::unique_ptr<Node> node(new Node(config, limits));
+  Status s = node->OpenImpl();
+  if (!s.ok()) return s;
+  *out = std::move(node);
+  return Status::Ok();
+}
+
+Status Node::OpenImpl() {
+  const std::string member_dir = config_.data_dir + "/member";
+  std::error_code ec;
+  std::filesystem::create_directories(member_dir, ec);
+  if (ec) return Status(1, "cannot create " + member_dir + ": " + ec.message());
+
+  // Transfer files a crash left behind (snapshots being sent or received).
+  for (const auto& entry : std::filesystem::directory_iterator(member_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.starts_with("snapshot-send-") || name.starts_with("snap-recv-")) {
+      std::filesystem::remove(entry.path(), ec);
+    }
+  }
+
+  kvstore::StoreOptions opts;
+  opts.min_lease_ttl_seconds = config_.min_lease_ttl_seconds();
+  opts.max_txn_ops = static_cast<int64_t>(config_.max_txn_ops);
+  opts.max_request_bytes = config_.max_request_bytes;
+  const std::optional<uint64_t> quota = config_.BackendQuotaBytes();
+  opts.quota_backend_bytes = quota ? static_cast<int64_t>(*quota) : INT64_MAX;
+  kvstore::Status ks = kvstore::MvccStore::OpenDir(member_dir + "/kv", opts, &engine_, &store_);
+  if (!ks.ok()) return Status(1, "cannot open the store: " + ks.message());
+
+  // The raft log lives in its own column family of the store's Engine: one RocksDB, one WAL.
+  if (!config_.wal_dir.empty()) {
+    KVD_LOG("warning: --wal-dir is ignored; the raft log is kept in %s/kv", member_dir.c_str());
+  }
+  ks = kvstore::RaftLogStore::Open(engine_.get(), kvstore::RaftLogStoreOptions{}, &log_);
+  if (!ks.ok()) return Status(1, "cannot open the raft log: " + ks.message());
+
+  const std::string members_path = member_dir + "/members";
+  raft::HardState stored_hs;
+  raft::ConfState stored_cs;
+  raft::Status rs = log_->InitialState(&stored_hs, &stored_cs);
+  if (!rs.ok()) return Status(1, "raft log: " + rs.ToString());
+  if (log_->LastIndex() == 0 && stored_hs.empty()) {
+    if (config_.initial_cluster_state == ClusterState::kExisting) {
+      return Status(1,
+                    "kvd: joining an existing cluster (--initial-cluster-state=existing) with an "
+                    "empty data dir is not supported yet");
+    }
+    std::vector<uint64_t> voters;
+    for (const InitialMember& im : config_.initial_cluster) {
+      MemberInfo m;
+      m.id = im.id;
+      m.name = im.name;
+      m.peer_urls = im.peer_urls;
+      members_[m.id] = m;
+      voters.push_back(im.id);
+    }
+    std::sort(voters.begin(), voters.end());
+    if (members_.count(config_.member_id) == 0) {
+      return Status(1, "kvd: this member is not in --initial-cluster");
+    }
+    cluster_id_ = config_.cluster_id;
+    // Membership first: a crash between the two leaves an empty log, which bootstraps again.
+    Status s = WriteMembersFile(members_path, cluster_id_, members_);
+    if (!s.ok()) return s;
+    ks = log_->Bootstrap(voters);
+    if (!ks.ok()) return Status(1, "cannot bootstrap the raft log: " + ks.message());
+    KVD_LOG("bootstrapped member %s of new cluster %s with %zu voters",
+            FormatId(config_.member_id).c_str(), FormatId(cluster_id_).c_str(), voters.size());
+  } else {
+    Status s = ReadMembersFile(members_path, &cluster_id_, &members_);
+    if (!s.ok()) return s;
+    if (members_.count(config_.member_id) == 0) {
+      return Status(1, "kvd: the data dir " + config_.data_dir + " does not belong to member " +
+                           FormatId(config_.member_id) + " (check --name and peer URLs)");
+    }
+    KVD_LOG("restarting member %s of cluster %s from %s (raft log %llu..%llu)",
+            FormatId(config_.member_id).c_str(), FormatId(cluster_id_).c_str(),
+            config_.data_dir.c_str(), static_cast<unsigned long long>(log_->FirstIndex()),
+            static_cast<unsigned long long>(log_->LastIndex()));
+  }
+  for (const Url& u : config_.advertise_client_urls) {
+    members_[config_.member_id].client_urls.push_back(u.text);
+  }
+
+  raft::HardState hs;
+  rs = log_->InitialState(&hs, &conf_state_);
+  if (!rs.ok()) return Status(1, "raft log: " + rs.ToString());
+  hard_state_ = hs;
+  raft::Snapshot snap;
+  rs = log_->Snapshot(&snap);
+  if (!rs.ok()) return Status(1, "raft log: " + rs.ToString());
+  snapshot_index_ = snap.metadata.index;
+
+  raft::Config rc;
+  rc.id = config_.member_id;
+  rc.election_timeout_ticks = static_cast<int>(config_.election_timeout_ticks());
+  rc.heartbeat_timeout_ticks = 1;
+  rc.pre_vote = true;
+  rc.check_quorum = true;
+  rc.storage = log_.get();
+  // Entries after the compaction point are handed out again: the store skips those it already
+  // applied, and conf changes are re-applied to raft (which learns membership from them).
+  rc.applied = log_->FirstIndex() - 1;
+  rc.seed = config_.member_id ^ static_cast<uint64_t>(NowMs());
+  raft::Status vs = rc.Validate();
+  if (!vs.ok()) return Status(1, "raft config: " + vs.ToString());
+  raft_ = std::make_unique<raft::RawNode>(rc);
+  raft_applied_ = rc.applied;
+  applied_.store(raft_applied_);
+  commit_.store(hs.commit);
+  term_.store(hs.term);
+  compacting_ = !store_->PhysicalCompactionDone();
+
+  std::map<uint64_t, std::string> peers;
+  for (const auto& [id, m] : members_) {
+    if (id != config_.member_id && !m.peer_urls.empty()) peers[id] = TargetOf(m.peer_urls[0]);
+  }
+  transport_ = std::make_unique<Transport>(this, peers, TransportLimits{});
+  workers_ = std::make_unique<Executor>(limits_.read_workers, limits_.read_work_queue_max);
+
+  const uint64_t start_ms = static_cast<uint64_t>(NowMs());
+  next_request_id_.store(((config_.member_id & 0xFFFFu) << 48) | ((start_ms & 0xFFFFFFFFFFu) << 8));
+  return Status::Ok();
+}
+
+Node::~Node() { Stop(); }
+
+grpc::Service* Node::peer_service() { return transport_->service(); }
+
+void Node::Start() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    SERVER_CHECK(!started_, "node started twice");
+    started_ = true;
+  }
+  transport_->Start();
+  raft_thread_ = std::thread([this] { Run(); });
+}
+
+void Node::Stop() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (stop_) return;
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (raft_thread_.joinable()) raft_thread_.join();
+  if (transport_) transport_->Stop();
+  // Whatever is still queued (the raft thread never ran, or requests raced the stop).
+  FailEverything(errors::Stopped());
+  if (workers_) workers_->Stop();
+}
+
+// ---- client side ------------------------------------------------------------------------------
+
+void Node::Propose(kvdpb::InternalRequest req, ApplyDone done) {
+  if (proposals_inflight_.fetch_add(1) >= limits_.proposals_inflight_max) {
+    proposals_inflight_.fetch_sub(1);
+    done(errors::TooManyRequests(), nullptr);
+    return;
+  }
+  Proposal p;
+  p.id = next_request_id_.fetch_add(1);
+  req.set_id(p.id);
+  p.data = req.SerializeAsString();
+  p.done = std::move(done);
+  // etcd's ReqTimeout: 5 s + 2 x election timeout.
+  p.deadline = Clock::now() + std::chrono::milliseconds(5000 + 2 * config_.election_timeout_ms);
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (!stop_) {
+      proposals_.push_back(std::move(p));
+      cv_.notify_one();
+      return;
+    }
+  }
+  proposals_inflight_.fetch_sub(1);
+  p.done(errors::Stopped(), nullptr);
+}
+
+void Node::ReadIndex(ReadDone done) {
+  if (reads_waiting_.fetch_add(1) >= limits_.reads_waiting_max) {
+    reads_waiting_.fetch_sub(1);
+    done(errors::TooManyRequests());
+    return;
+  }
+  ReadWaiter w;
+  w.done = std::move(done);
+  w.deadline = Clock::now() + std::chrono::milliseconds(5000 + 2 * config_.election_timeout_ms);
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (!stop_) {
+      new_reads_.push_back(std::move(w));
+      cv_.notify_one();
+      return;
+    }
+  }
+  reads_waiting_.fetch_sub(1);
+  w.done(errors::Stopped());
+}
+
+void Node::AfterPhysicalCompaction(std::function<void()> fn) {
+  if (!compacting_ || compaction_waiters_.size() >= limits_.proposals_inflight_max) {
+    fn();
+    return;
+  }
+  compaction_waiters_.push_back(std::move(fn));
+}
+
+void Node::ForwardLeaseRenew(int64_t lease_id,
+                             std::function<void(const kvstore::Status&, int64_t ttl)> done) {
+  const uint64_t lead = leader();
+  if (lead == raft::kNone) {
+    done(errors::NoLeader(), 0);
+    return;
+  }
+  transport_->RenewLease(lead, lease_id, static_cast<int>(2 * config_.election_timeout_ms),
+                         [done = std::move(done)](const grpc::Status& s, int64_t ttl) {
+                           if (s.ok()) {
+                             done(kvstore::Status::Ok(), ttl);
+                           } else if (s.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+                             done(errors::LeaderChanged(),
+                                  0);  // it stepped down meanwhile: the client retries
+                           } else {
+                             done(errors::RequestTimedOut(), 0);
+                           }
+                         });
+}
+
+// ---- transport side ---------------------------------------------------------------------------
+
+bool Node::PushEvent(Event ev) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (stop_ || events_.size() >= limits_.inbound_events_max) return false;
+    events_.push_back(std::move(ev));
+  }
+  cv_.notify_one();
+  return true;
+}
+
+bool Node::Receive(raft::Message m) {
+  Event ev{Event::Kind::kMessage, std::move(m), {}, 0, false, {}};
+  return PushEvent(std::move(ev));
+}
+
+bool Node::ReceiveSnapshot(raft::Message m, std::string checkpoint_path) {
+  Event ev{Event::Kind::kSnapshot, std::move(m), std::move(checkpoint_path), 0, false, {}};
+  if (PushEvent(std::move(ev))) return true;
+  std::error_code ec;
+  std::filesystem::remove(checkpoint_path, ec);
+  return false;
+}
+
+void Node::MoveLeader(uint64_t target, std::function<void(const kvstore::Status&)> done) {
+  const auto timeout = std::chrono::milliseconds(2 * config_.election_timeout_ms);
+  auto shared_done = std::make_shared<std::function<void(const kvstore::Status&)>>(std::move(done));
+  const bool queued = RunOnRaftThread([this, target, timeout, shared_done](bool run) {
+    if (!run) {
+      (*shared_done)(errors::Stopped());
+      return;
+    }
+    if (transfer_waiters_.size() >= kTransferWaitersMax) {
+      (*shared_done)(errors::TooManyRequests());
+      return;
+    }
+    KVD_LOG("moving leadership to %s", FormatId(target).c_str());
+    (void)raft_->TransferLeader(target);
+    transfer_waiters_.push_back(
+        TransferWaiter{target, Clock::now() + timeout, std::move(*shared_done)});
+  });
+  if (!queued) (*shared_done)(errors::TooManyRequests());
+}
+
+void Node::CheckTransferWaiters(Clock::time_point now, bool stopping) {
+  for (auto it = transfer_waiters_.begin(); it != transfer_waiters_.end();) {
+    if (lead_.load() == it->target) {
+      it->done(kvstore::Status::Ok());
+    } else if (stopping) {
+      it->done(errors::Stopped());
+    } else if (now >= it->deadline) {
+      it->done({kvstore::Code::kUnavailable,
+                "etcdserver: request timed out, leader transfer took too long"});
+    } else {
+      ++it;
+      continue;
+    }
+    it = transfer_waiters_.erase(it);
+  }
+}
+
+bool Node::RunOnRaftThread(std::function<void(bool run)> fn) {
+  return PushEvent(Event{Event::Kind::kCall, {}, {}, 0, false, std::move(fn)});
+}
+
+void Node::ReportUnreachable(uint64_t id) {
+  (void)PushEvent(Event{Event::Kind::kUnreachable, {}, {}, id, false, {}});
+}
+
+void Node::ReportSnapshot(uint64_t id, bool ok) {
+  (void)PushEvent(Event{Event::Kind::kSnapshotStatus, {}, {}, id, ok, {}});
+}
+
+void Node::LearnPeer(const kvdpb::PeerHello& hello) {
+  std::lock_guard<std::mutex> lk(members_mu_);
+  auto it = members_.find(hello.from_id());
+  if (it == members_.end()) return;
+  it->second.name = hello.name();
+  it->second.client_urls.assign(hello.client_urls().begin(), hello.client_urls().end());
+}
+
+bool Node::TransferLeadershipAway(std::chrono::milliseconds timeout) {
+  if (!is_leader()) return true;
+  {
+    std::lock_guard<std::mutex> lk(members_mu_);
+    if (members_.size() <= 1) return false;  // nobody to hand it to
+  }
+  if (!PushEvent(Event{Event::Kind::kTransfer, {}, {}, 0, false, {}})) return false;
+  const auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    if (!is_leader()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return !is_leader();
+}
+
+// ---- queries ----------------------------------------------------------------------------------
+
+void Node::FillHeader(etcdserverpb::ResponseHeader* header) const {
+  header->set_cluster_id(cluster_id_);
+  header->set_member_id(config_.member_id);
+  header->set_raft_term(term_.load());
+  if (header->revision() == 0) header->set_revision(store_->CurrentRevision());
+}
+
+std::vector<MemberInfo> Node::Members() const {
+  std::lock_guard<std::mutex> lk(members_mu_);
+  std::vector<MemberInfo> out;
+  for (const auto& [id, m] : members_) out.push_back(m);
+  return out;
+}
+
+kvdpb::PeerHello Node::Hello(uint64_t to) const {
+  kvdpb::PeerHello h;
+  h.set_cluster_id(cluster_id_);
+  h.set_from_id(config_.member_id);
+  h.set_to_id(to);
+  h.set_name(config_.name);
+  for (const Url& u : config_.advertise_client_urls) h.add_client_urls(u.text);
+  return h;
+}
+
+// ---- raft thread ------------------------------------------------------------------------------
+
+void Node::Run() {
+  const auto tick = std::chrono::milliseconds(config_.tick_ms());
+  auto next_tick = Clock::now() + tick;
+  for (;;) {
+    std::deque<Event> events;
+    std::deque<Proposal> proposals;
+    std::vector<ReadWaiter> reads;
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      // With a compaction pending, do a step now instead of sleeping.
+      if (!compacting_) {
+        cv_.wait_until(lk, next_tick, [this] {
+          return stop_ || !events_.empty() || !proposals_.empty() || !new_reads_.empty();
+        });
+      }
+      if (stop_) break;
+      events.swap(events_);
+      // Bounded per iteration; the rest waits (it is still counted in proposals_inflight_).
+      while (!proposals_.empty() && proposals.size() < limits_.proposals_per_loop_max) {
+        proposals.push_back(std::move(proposals_.front()));
+        proposals_.pop_front();
+      }
+      reads.swap(new_reads_);
+    }
+    const auto now = Clock::now();
+    if (now >= next_tick) {
+      raft_->Tick();
+      // One tick per wake-up: after a stall (slow disk) we do not fire a burst of ticks that
+      // would make followers campaign at once.
+      next_tick += tick;
+      if (next_tick < now) next_tick = now + tick;
+      ExpireWaiters(now);
+      CheckTransferWaiters(now, false);
+      MaybeExpireLeases();
+      if (metrics_ != nullptr) {
+        metrics_->proposals_pending.Set(static_cast<double>(proposals_inflight_.load()));
+        metrics_->mvcc_db_total_size_in_bytes.Set(static_cast<double>(store_->SizeBytes()));
+      }
+      if (round_ && !round_->has_index &&
+          now - round_->sent > std::chrono::milliseconds(config_.election_timeout_ms)) {
+        // The round's request or answer was lost (e.g. the leader died): ask again.
+        round_->ctx = std::to_string(++read_seq_);
+        round_->sent = now;
+        (void)raft_->ReadIndex(round_->ctx);  // no leader: the next retry tries again
+      }
+    }
+    for (Event& ev : events) HandleEvent(ev);
+    for (Proposal& p : proposals) held_.push_back(std::move(p));
+    ProposeHeld();
+    for (ReadWaiter& w : reads) pending_reads_.push_back(std::move(w));
+    MaybeStartReadRound();
+    while (raft_->HasReady()) HandleReady();
+    if (compacting_) {
+      bool done = false;
+      kvstore::Status s = store_->CompactStep(limits_.compact_step_keys, &done);
+      if (!s.ok()) KVD_LOG("compaction step failed: %s", s.message().c_str());
+      compacting_ = s.ok() && !done;
+      if (!compacting_) {
+        std::vector<std::function<void()>> waiters;
+        waiters.swap(compaction_waiters_);
+        for (auto& fn : waiters) fn();
+      }
+    }
+  }
+  FailEverything(errors::Stopped());
+}
+
+void Node::HandleEvent(Event& ev) {
+  switch (ev.kind) {
+    case Event::Kind::kMessage:
+      (void)raft_->Step(ev.msg);  // stale or unknown-peer messages are dropped harmlessly
+      break;
+    case Event::Kind::kSnapshot: {
+      const uint64_t snap_index = ev.msg.snapshot.metadata.index;
+      bool ok = true;
+      if (store_->AppliedIndex() < snap_index && raft_applied_ < snap_index) {
+        kvstore::Status s = store_->RestoreCheckpointFile(ev.path);
+        ok = s.ok();
+        if (!ok) KVD_LOG("restoring snapshot checkpoint failed: %s", s.message().c_str());
+        if (ok) {
+          KVD_LOG("restored store checkpoint (applied index %llu) for snapshot at %llu",
+                  static_cast<unsigned long long>(store_->AppliedIndex()),
+                  static_cast<unsigned long long>(snap_index));
+        }
+      }
+      std::error_code ec;
+      std::filesystem::remove(ev.path, ec);
+      if (ok) (void)raft_->Step(ev.msg);
+      break;
+    }
+    case Event::Kind::kUnreachable:
+      raft_->ReportUnreachable(ev.peer);
+      break;
+    case Event::Kind::kSnapshotStatus:
+      raft_->ReportSnapshot(ev.peer, ev.ok);
+      break;
+    case Event::Kind::kCall:
+      ev.fn(true);
+      break;
+    case Event::Kind::kTransfer: {
+      // Hand leadership to the most caught-up voter.
+      const raft::NodeStatus st = raft_->Status();
+      uint64_t best = raft::kNone;
+      uint64_t best_match = 0;
+      for (const auto& [id, pr] : st.progress) {
+        if (id == config_.member_id || pr.is_learner) continue;
+        if (best == raft::kNone || pr.match > best_match) {
+          best = id;
+          best_match = pr.match;
+        }
+      }
+      if (best != raft::kNone) {
+        KVD_LOG("transferring leadership to %s", FormatId(best).c_str());
+        (void)raft_->TransferLeader(best);
+      }
+      break;
+    }
+  }
+}
+
+void Node::ProposeHeld() {
+  if (lead_.load() == raft::kNone) return;  // wait for a leader (or the deadline)
+  while (!held_.empty()) {
+    Proposal& p = held_.front();
+    raft::Status s = raft_->Propose(p.data);
+    if (!s.ok()) {
+      if (s.code() == raft::Code::kResourceExhausted) {
+        Proposal failed = std::move(p);
+        held_.pop_front();
+        proposals_inflight_.fetch_sub(1);
+        failed.done(errors::TooManyRequests(), nullptr);
+        continue;
+      }
+      return;  // dropped (no leader, transfer in progress): retry on a later iteration
+    }
+    const uint64_t id = p.id;
+    waiting_.emplace(id, std::move(p));
+    held_.pop_front();
+  }
+}
+
+void Node::HandleReady() {
+  raft::Ready rd = raft_->Ready();
+  if (rd.soft_state) {
+    const uint64_t old_lead = lead_.load();
+    const uint64_t new_lead = rd.soft_state->lead;
+    if (old_lead != new_lead) {
+      KVD_LOG("member %s: leader is now %s (%s)", FormatId(config_.member_id).c_str(),
+              new_lead == raft::kNone ? "none" : FormatId(new_lead).c_str(),
+              raft::StateName(rd.soft_state->raft_state));
+      lead_.store(new_lead);
+      CheckTransferWaiters(Clock::now(), false);
+      if (metrics_ != nullptr) {
+        metrics_->has_leader.Set(new_lead == raft::kNone ? 0.0 : 1.0);
+        if (new_lead != raft::kNone) metrics_->leader_changes_seen_total.Inc();
+      }
+      if (round_) {
+        FailReads(&round_->waiters, errors::LeaderChanged());
+        round_.reset();
+      }
+      if (new_lead == config_.member_id) {
+        store_->Promote(NowMs(), static_cast<int64_t>(config_.election_timeout_ms));
+      } else if (old_lead == config_.member_id) {
+        store_->Demote();
+        revoking_.clear();
+      }
+    }
+  }
+  std::vector<raft::Message> later;
+  std::vector<raft::Message> early;
+  for (raft::Message& m : rd.messages) {
+    (raft::CanSendBeforePersist(m) ? early : later).push_back(std::move(m));
+  }
+  if (!early.empty()) transport_->Send(std::move(early));
+  if (rd.must_sync) {
+    const raft::HardState* hs = rd.hard_state ? &*rd.hard_state : nullptr;
+    const auto save_start = Clock::now();
+    kvstore::Status s = log_->Save(hs, rd.entries, &rd.snapshot);
+    if (metrics_ != nullptr) {
+      metrics_->wal_fsync_duration_seconds.Observe(
+          std::chrono::duration<double>(Clock::now() - save_start).count());
+    }
+    // The node cannot make progress without its log; continuing could break promises made.
+    SERVER_CHECK(s.ok(), "raft log write failed: %s", s.message().c_str());
+  }
+  if (rd.hard_state) {
+    hard_state_ = *rd.hard_state;
+    term_.store(hard_state_.term);
+    commit_.store(hard_state_.commit);
+  }
+  if (!rd.snapshot.empty()) {
+    // The store was restored from the snapshot's checkpoint before the MsgSnap was stepped.
+    conf_state_ = rd.snapshot.metadata.conf_state;
+    raft_applied_ = std::max(raft_applied_, rd.snapshot.metadata.index);
+    snapshot_index_ = std::max(snapshot_index_, rd.snapshot.metadata.index);
+  }
+  ApplyCommitted(rd.committed_entries);
+  applied_.store(raft_applied_);
+  if (metrics_ != nullptr) {
+    metrics_->proposals_committed_total.Set(static_cast<double>(hard_state_.commit));
+    metrics_->proposals_applied_total.Set(static_cast<double>(raft_applied_));
+  }
+  for (const raft::ReadState& rs : rd.read_states) {
+    if (round_ && !round_->has_index && rs.request_ctx == round_->ctx) {
+      round_->has_index = true;
+      round_->index = rs.index;
+    }
+  }
+  MaybeFinishReadRound();
+  if (!later.empty()) transport_->Send(std::move(later));
+  raft_->Advance();
+  MaybeSnapshot();
+  // A finished round lets the next one start right away.
+  MaybeStartReadRound();
+}
+
+void Node::ApplyCommitted(const std::vector<raft::Entry>& entries) {
+  if (entries.empty()) return;
+  std::vector<kvdpb::InternalRequest> reqs;
+  reqs.reserve(entries.size());  // ApplyEntry points into it: no reallocation allowed
+  std::vector<kvstore::ApplyEntry> batch;
+  std::vector<kvstore::ApplyResult> results;
+  auto flush = [&] {
+    if (batch.empty()) return;
+    const auto apply_start = Clock::now();
+    kvstore::Status s = store_->Apply(batch, NowMs(), &results);
+    if (metrics_ != nullptr) {
+      metrics_->backend_commit_duration_seconds.Observe(
+          std::chrono::duration<double>(Clock::now() - apply_start).count());
+    }
+    SERVER_CHECK(s.ok(), "applying committed entries failed: %s", s.message().c_str());
+    for (size_t i = 0; i < results.size(); ++i) {
+      kvstore::ApplyResult& r = results[i];
+      if (r.skipped) continue;
+      const kvdpb::InternalRequest& req = *batch[i].request;
+      if (req.has_compaction() && r.status.ok()) compacting_ = true;
+      if (req.has_lease_revoke()) revoking_.erase(req.lease_revoke().id());
+      if (req.id() != 0) CompleteWrite(req.id(), r.status, &r.response);
+    }
+    batch.clear();
+  };
+  for (const raft::Entry& e : entries) {
+    if (e.type == raft::EntryType::kConfChange) {
+      flush();
+      raft::ConfChange cc;
+      raft::Status s = raft::DecodeConfChange(e.data, &cc);
+      SERVER_CHECK(s.ok(), "committed conf change at %llu is corrupt",
+                   static_cast<unsigned long long>(e.index));
+      conf_state_ = raft_->ApplyConfChange(cc);
+    } else if (!e.data.empty()) {
+      reqs.emplace_back();
+      SERVER_CHECK(reqs.back().ParseFromString(e.data), "committed entry %llu is corrupt",
+                   static_cast<unsigned long long>(e.index));
+      batch.push_back(kvstore::ApplyEntry{e.index, &reqs.back()});
+      if (batch.size() >= limits_.apply_batch_entries_max) flush();
+    }
+    raft_applied_ = e.index;
+  }
+  flush();
+}
+
+void Node::CompleteWrite(uint64_t id, const kvstore::Status& s, kvdpb::InternalResponse* resp) {
+  auto it = waiting_.find(id);
+  if (it == waiting_.end()) return;  // proposed by another member, or already timed out
+  Proposal p = std::move(it->second);
+  waiting_.erase(it);
+  proposals_inflight_.fetch_sub(1);
+  p.done(s, s.ok() ? resp : nullptr);
+}
+
+void Node::MaybeStartReadRound() {
+  if (round_ || pending_reads_.empty() || lead_.load() == raft::kNone) return;
+  ReadRound r;
+  r.ctx = std::to_string(++read_seq_);
+  r.sent = Clock::now();
+  r.waiters.swap(pending_reads_);
+  raft::Status s = raft_->ReadIndex(r.ctx);
+  if (!s.ok()) {
+    // No leader or too many reads at the leader: keep them for a later round.
+    r.waiters.swap(pending_reads_);
+    return;
+  }
+  round_ = std::move(r);
+}
+
+void Node::MaybeFinishReadRound() {
+  if (!round_ || !round_->has_index || raft_applied_ < round_->index) return;
+  std::vector<ReadWaiter> waiters = std::move(round_->waiters);
+  round_.reset();
+  for (ReadWaiter& w : waiters) {
+    reads_waiting_.fetch_sub(1);
+    auto done = std::move(w.done);
+    if (!workers_->Post([done] { done(kvstore::Status::Ok()); })) {
+      done(errors::TooManyRequests());
+    }
+  }
+}
+
+void Node::FailReads(std::vector<ReadWaiter>* waiters, const kvstore::Status& s) {
+  for (ReadWaiter& w : *waiters) {
+    reads_waiting_.fetch_sub(1);
+    w.done(s);
+  }
+  waiters->clear();
+}
+
+void Node::ExpireWaiters(Clock::time_point now) {
+  auto expire_proposal = [&](Proposal& p) {
+    proposals_inflight_.fetch_sub(1);
+    if (metrics_ != nullptr) metrics_->proposals_failed_total.Inc();
+    p.done(errors::RequestTimedOut(), nullptr);
+  };
+  while (!held_.empty() && held_.front().deadline <= now) {
+    Proposal p = std::move(held_.front());
+    held_.pop_front();
+    expire_proposal(p);
+  }
+  for (auto it = waiting_.begin(); it != waiting_.end();) {
+    if (it->second.deadline <= now) {
+      Proposal p = std::move(it->second);
+      it = waiting_.erase(it);
+      expire_proposal(p);
+    } else {
+      ++it;
+    }
+  }
+  auto expire_reads = [&](std::vector<ReadWaiter>* ws) {
+    auto keep = std::partition(ws->begin(), ws->end(),
+                               [&](const ReadWaiter& w) { return w.deadline > now; });
+    for (auto it = keep; it != ws->end(); ++it) {
+      reads_waiting_.fetch_sub(1);
+      it->done(errors::RequestTimedOut());
+    }
+    ws->erase(keep, ws->end());
+  };
+  expire_reads(&pending_reads_);
+  if (round_) expire_reads(&round_->waiters);
+}
+
+void Node::MaybeExpireLeases() {
+  if (lead_.load() != config_.member_id) return;
+  const int64_t now = NowMs();
+  // Bounded per tick; a revoke proposed but not applied yet is re-proposed after a second.
+  for (int64_t id : store_->ExpiredLeases(now, 64)) {
+    auto it = revoking_.find(id);
+    if (it != revoking_.end() && now - it->second < 1000) continue;
+    kvdpb::InternalRequest req;
+    req.mutable_lease_revoke()->set_id(id);  // id 0: nobody waits for it
+    if (raft_->Propose(req.SerializeAsString()).ok()) revoking_[id] = now;
+  }
+}
+
+void Node::MaybeSnapshot() {
+  if (raft_applied_ <= snapshot_index_ ||
+      raft_applied_ - snapshot_index_ < config_.snapshot_count) {
+    return;
+  }
+  raft::Snapshot created;
+  kvstore::Status s = log_->CreateSnapshot(raft_applied_, conf_state_, "", &created);
+  if (!s.ok()) {
+    KVD_LOG("raft snapshot at %llu failed: %s", static_cast<unsigned long long>(raft_applied_),
+            s.message().c_str());
+    return;
+  }
+  snapshot_index_ = raft_applied_;
+  if (snapshot_index_ > limits_.log_retain_entries) {
+    const uint64_t compact_to = snapshot_index_ - limits_.log_retain_entries;
+    if (compact_to >= log_->FirstIndex()) {
+      s = log_->Compact(compact_to);
+      if (!s.ok()) {
+        KVD_LOG("raft log compaction to %llu failed: %s",
+                static_cast<unsigned long long>(compact_to), s.message().c_str());
+      }
+    }
+  }
+  KVD_LOG("raft snapshot at index %llu; log now %llu..%llu",
+          static_cast<unsigned long long>(snapshot_index_),
+          static_cast<unsigned long long>(log_->FirstIndex()),
+          static_cast<unsigned long long>(log_->LastIndex()));
+}
+
+void Node::FailEverything(const kvstore::Status& s) {
+  std::deque<Proposal> proposals;
+  std::vector<ReadWaiter> reads;
+  std::deque<Event> events;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    proposals.swap(proposals_);
+    reads.swap(new_reads_);
+    events.swap(events_);
+  }
+  for (Event& ev : events) {
+    if (ev.kind == Event::Kind::kCall) ev.fn(false);  // its RPC must still finish
+  }
+  for (Proposal& p : proposals) held_.push_back(std::move(p));
+  for (auto& [id, p] : waiting_) held_.push_back(std::move(p));
+  waiting_.clear();
+  for (Proposal& p : held_) {
+    proposals_inflight_.fetch_sub(1);
+    p.done(s, nullptr);
+  }
+  held_.clear();
+  for (ReadWaiter& w : reads) pending_reads_.push_back(std::move(w));
+  FailReads(&pending_reads_, s);
+  CheckTransferWaiters(Clock::now(), true);
+  std::vector<std::function<void()>> compaction_waiters;
+  compaction_waiters.swap(compaction_waiters_);
+  for (auto& fn : compaction_waiters) fn();  // the logical compaction is done; answer now
+  if (round_) {
+    FailReads(&round_->waiters, s);
+    round_.reset();
+  }
+}
+
+}  // namespace server

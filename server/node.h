@@ -1,0 +1,290 @@
+// server::Node: one kvd member's replicated state machine. It owns the MVCC store, the durable
+// raft log and the RawNode, and runs the RAFT THREAD: the only thread that touches the RawNode,
+// the raft log and the store's apply path. Everything else talks to it through bounded queues:
+//
+//   client RPC threads --Propose/ReadIndex--> [queues] --> raft thread --Apply--> MvccStore
+//   peer transport     --Receive-----------> [queues] -/           \--Send--> Transport
+//
+// The raft thread ticks every --heartbeat-interval ms, steps peer messages, proposes queued
+// requests, runs batched ReadIndex rounds and handles each Ready exactly per raft::Ready's
+// contract (send what may go before persisting, persist + fdatasync, apply committed entries in
+// batches, serve reads whose index is applied, send the rest, Advance). A write completes when
+// its entry is applied (wait registry keyed by InternalRequest.id).
+//
+// Thread-safety: every public method may be called from any thread, except Start/Stop (owner).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "kvstore/mvcc_store.h"
+#include "kvstore/raft_log_store.h"
+#include "proto/kvd_internal.pb.h"
+#include "proto/kvd_peer.grpc.pb.h"
+#include "proto/kvd_peer.pb.h"
+#include "proto/rpc.pb.h"
+#include "raft/raw_node.h"
+#include "server/config.h"
+#include "server/executor.h"
+#include "server/metrics.h"
+#include "server/status.h"
+
+namespace server {
+
+class Transport;
+
+// etcd's server errors that the node itself produces (rpctypes/error.go wording).
+namespace errors {
+inline kvstore::Status TooManyRequests() {
+  return {kvstore::Code::kResourceExhausted, "etcdserver: too many requests"};
+}
+inline kvstore::Status RequestTimedOut() {
+  return {kvstore::Code::kUnavailable, "etcdserver: request timed out"};
+}
+inline kvstore::Status LeaderChanged() {
+  return {kvstore::Code::kUnavailable, "etcdserver: leader changed"};
+}
+inline kvstore::Status NoLeader() { return {kvstore::Code::kUnavailable, "etcdserver: no leader"}; }
+inline kvstore::Status Stopped() {
+  return {kvstore::Code::kUnavailable, "etcdserver: server stopped"};
+}
+}  // namespace errors
+
+// Milliseconds on the steady clock: the time base of lease deadlines (local to a member).
+inline int64_t SteadyNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+struct MemberInfo {
+  uint64_t id = 0;
+  std::string name;
+  std::vector<std::string> peer_urls;
+  std::vector<std::string> client_urls;
+};
+
+// Bounds on every queue and loop of the node.
+struct NodeLimits {
+  // Client writes admitted (queued, proposed or waiting to be applied) at once; more are
+  // rejected with "etcdserver: too many requests".
+  size_t proposals_inflight_max = 8192;
+  // Linearizable reads waiting (for a round or in one) at once; same rejection.
+  size_t reads_waiting_max = 16384;
+  // Messages and transport events queued for the raft thread; more are dropped (raft retries).
+  size_t inbound_events_max = 16384;
+  // Committed entries per MvccStore::Apply write batch.
+  size_t apply_batch_entries_max = 1000;
+  // Raft log entries kept behind a snapshot for slow followers (etcd keeps 5000).
+  uint64_t log_retain_entries = 5000;
+  // Keys per MvccStore::CompactStep between two Readys.
+  size_t compact_step_keys = 1000;
+  // Proposals handed to the RawNode per loop iteration (the rest wait for the next one).
+  size_t proposals_per_loop_max = 4096;
+  // Worker threads that serve applied linearizable reads and other off-raft-thread work.
+  size_t read_workers = 2;
+  size_t read_work_queue_max = 16384;
+};
+
+class Node {
+ public:
+  // The outcome of a proposed request: the store's status and, when ok, its response (the
+  // callee may move from it). Called exactly once, on the raft thread: it must be quick.
+  using ApplyDone = std::function<void(const kvstore::Status&, kvdpb::InternalResponse*)>;
+  // Called exactly once when a linearizable read may be served (ok) or has failed. Runs on a
+  // read worker thread, so it may read the store.
+  using ReadDone = std::function<void(const kvstore::Status&)>;
+
+  // Opens the store and the raft log under config.data_dir, bootstrapping a new cluster when
+  // the log is empty and --initial-cluster-state is new. Errors: I/O, a data dir that belongs
+  // to a different member, joining an existing cluster with an empty data dir (not supported).
+  static Status Open(const Config& config, const NodeLimits& limits, std::unique_ptr<Node>* out);
+  ~Node();  // Stop()s
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  // Metrics the raft thread keeps up to date (may stay unset). Precondition: before Start();
+  // `metrics` outlives the node.
+  void SetMetrics(EtcdMetrics* metrics) { metrics_ = metrics; }
+  // Starts the raft thread and the outbound peer streams. Precondition: not started (checked).
+  void Start();
+  // Stops the raft thread and the transport; every waiting request fails with "etcdserver:
+  // server stopped". Idempotent.
+  void Stop();
+  // Leader only: hands leadership to the most caught-up peer and waits up to `timeout` for it
+  // to happen (SIGTERM path). Returns true when this node is no longer leader.
+  bool TransferLeadershipAway(std::chrono::milliseconds timeout);
+
+  // ---- client side (any thread) ----
+  // Proposes `req` (req.id is assigned here) and calls `done` when it is applied on THIS
+  // member, or fails (too many requests, timed out, stopped).
+  void Propose(kvdpb::InternalRequest req, ApplyDone done);
+  // Waits for a ReadIndex round that starts after this call and for the local applied index to
+  // reach its read index (batched: one round serves every read queued while the previous round
+  // was in flight).
+  void ReadIndex(ReadDone done);
+
+  // A keep-alive on a follower: forwarded to the leader. `done` gets the granted TTL (0 for an
+  // unknown lease) or a failure, on a gRPC thread.
+  void ForwardLeaseRenew(int64_t lease_id,
+                         std::function<void(const kvstore::Status&, int64_t ttl)> done);
+
+  // Runs `fn` once the store has carried out the pending physical compaction (at once if none
+  // is pending). RAFT THREAD ONLY: call it from an ApplyDone callback (etcd's Compact with
+  // physical=true answers only then).
+  void AfterPhysicalCompaction(std::function<void()> fn);
+
+  // Leader only (checked by the caller): transfers leadership to `target` and calls `done` on
+  // the raft thread once `target` leads (ok) or after 2 x election timeout ("etcdserver:
+  // request timed out, leader transfer took too long").
+  void MoveLeader(uint64_t target, std::function<void(const kvstore::Status&)> done);
+
+  // Runs fn(true) on the raft thread between two Readys (for apply-thread-only store calls
+  // such as Defragment), or fn(false) if the node stops first. False when the queue is full or
+  // the node already stopped (fn is then never called).
+  [[nodiscard]] bool RunOnRaftThread(std::function<void(bool run)> fn);
+
+  // ---- transport side (any thread) ----
+  // A message from a peer. Dropped (false) when the inbound queue is full.
+  bool Receive(raft::Message m);
+  // A MsgSnap whose checkpoint has been received into `checkpoint_path` (the raft thread
+  // restores it, then steps the message, then removes the file).
+  bool ReceiveSnapshot(raft::Message m, std::string checkpoint_path);
+  void ReportUnreachable(uint64_t id);
+  void ReportSnapshot(uint64_t id, bool ok);
+  // A peer introduced itself (name and client URLs, for MemberList).
+  void LearnPeer(const kvdpb::PeerHello& hello);
+
+  // ---- queries (any thread) ----
+  kvstore::MvccStore& store() { return *store_; }
+  const Config& config() const { return config_; }
+  uint64_t member_id() const { return config_.member_id; }
+  uint64_t cluster_id() const { return cluster_id_; }
+  uint64_t leader() const { return lead_.load(); }
+  uint64_t term() const { return term_.load(); }
+  uint64_t commit_index() const { return commit_.load(); }
+  uint64_t applied_index() const { return applied_.load(); }
+  bool is_leader() const { return leader() == member_id(); }
+  // cluster_id, member_id, raft_term and the store's current revision.
+  void FillHeader(etcdserverpb::ResponseHeader* header) const;
+  std::vector<MemberInfo> Members() const;
+  // This member's hello for outbound peer streams.
+  kvdpb::PeerHello Hello(uint64_t to) const;
+  Executor& workers() { return *workers_; }
+  // The peer service (kvdpb.Peer) to register on the peer listener.
+  grpc::Service* peer_service();
+
+ private:
+  struct Proposal {
+    uint64_t id = 0;
+    std::string data;
+    ApplyDone done;
+    std::chrono::steady_clock::time_point deadline;
+  };
+  struct ReadWaiter {
+    ReadDone done;
+    std::chrono::steady_clock::time_point deadline;
+  };
+  struct ReadRound {
+    std::string ctx;
+    std::vector<ReadWaiter> waiters;
+    bool has_index = false;
+    uint64_t index = 0;
+    std::chrono::steady_clock::time_point sent;
+  };
+  struct Event {
+    enum class Kind { kMessage, kSnapshot, kUnreachable, kSnapshotStatus, kTransfer, kCall } kind;
+    raft::Message msg;
+    std::string path;
+    uint64_t peer = 0;
+    bool ok = false;
+    std::function<void(bool run)> fn;  // kCall
+  };
+
+  Node(const Config& config, const NodeLimits& limits);
+  Status OpenImpl();
+  void Run();
+  void HandleEvent(Event& ev);
+  void ProposeHeld();
+  void HandleReady();
+  void ApplyCommitted(const std::vector<raft::Entry>& entries);
+  void CompleteWrite(uint64_t id, const kvstore::Status& s, kvdpb::InternalResponse* resp);
+  void MaybeStartReadRound();
+  void MaybeFinishReadRound();
+  void FailReads(std::vector<ReadWaiter>* waiters, const kvstore::Status& s);
+  void ExpireWaiters(std::chrono::steady_clock::time_point now);
+  void MaybeSnapshot();
+  void MaybeExpireLeases();
+  void FailEverything(const kvstore::Status& s);
+  bool PushEvent(Event ev);
+
+  Config config_;
+  NodeLimits limits_;
+  uint64_t cluster_id_ = 0;
+  std::unique_ptr<kvstore::Engine> engine_;
+  std::unique_ptr<kvstore::MvccStore> store_;
+  std::unique_ptr<kvstore::RaftLogStore> log_;  // in the same Engine as the store
+  std::unique_ptr<raft::RawNode> raft_;
+  std::unique_ptr<Transport> transport_;
+  std::unique_ptr<Executor> workers_;
+  EtcdMetrics* metrics_ = nullptr;
+
+  // Published by the raft thread for the other threads.
+  std::atomic<uint64_t> lead_{0};
+  std::atomic<uint64_t> term_{0};
+  std::atomic<uint64_t> commit_{0};
+  std::atomic<uint64_t> applied_{0};
+
+  mutable std::mutex members_mu_;
+  std::map<uint64_t, MemberInfo> members_;
+
+  // Queues from other threads to the raft thread, under mu_.
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  bool started_ = false;
+  std::deque<Proposal> proposals_;
+  std::vector<ReadWaiter> new_reads_;
+  std::deque<Event> events_;
+  std::atomic<size_t> proposals_inflight_{0};
+  std::atomic<size_t> reads_waiting_{0};
+  std::atomic<uint64_t> next_request_id_{0};
+
+  // Raft thread state.
+  std::thread raft_thread_;
+  std::deque<Proposal> held_;                       // admitted, waiting for a leader to propose to
+  std::unordered_map<uint64_t, Proposal> waiting_;  // proposed, waiting to be applied
+  std::vector<ReadWaiter> pending_reads_;           // waiting for the next round
+  std::optional<ReadRound> round_;
+  uint64_t read_seq_ = 0;
+  raft::ConfState conf_state_;
+  raft::HardState hard_state_;
+  uint64_t raft_applied_ = 0;
+  uint64_t snapshot_index_ = 0;
+  bool compacting_ = false;
+  std::vector<std::function<void()>> compaction_waiters_;  // bounded by proposals_inflight_max
+  std::map<int64_t, int64_t> revoking_;
+  struct TransferWaiter {
+    uint64_t target = 0;
+    std::chrono::steady_clock::time_point deadline;
+    std::function<void(const kvstore::Status&)> done;
+  };
+  std::vector<TransferWaiter> transfer_waiters_;  // at most kTransferWaitersMax
+  static constexpr size_t kTransferWaitersMax = 16;
+  void CheckTransferWaiters(std::chrono::steady_clock::time_point now, bool stopping);
+  std::map<int64_t, int64_t> revoking_unused_;  // lease id -> when its revoke was proposed (ms)
+};
+
+}  // namespace server

@@ -1,0 +1,370 @@
+#include "server/transport.h"
+
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "raft/codec.h"
+#include "server/log.h"
+#include "server/node.h"
+
+namespace server {
+
+struct Transport::Peer {
+  uint64_t id = 0;
+  std::string target;
+  std::unique_ptr<kvdpb::Peer::Stub> stub;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<raft::Message> queue;  // bounded by limits_.queue_msgs_max
+  bool stop = false;
+  grpc::ClientContext* active = nullptr;  // the call in progress, for Stop to cancel
+  std::thread thread;
+};
+
+// ---- inbound ----------------------------------------------------------------------------------
+
+class Transport::Service final : public kvdpb::Peer::CallbackService {
+ public:
+  Service(Node* node, const TransportLimits& limits) : node_(node), limits_(limits) {}
+
+  grpc::ServerReadReactor<kvdpb::PeerBatch>* Stream(grpc::CallbackServerContext* /*ctx*/,
+                                                    kvdpb::PeerAck* /*ack*/) override {
+    return new StreamReactor(node_);
+  }
+  grpc::ServerReadReactor<kvdpb::SnapshotChunk>* Snapshot(grpc::CallbackServerContext* /*ctx*/,
+                                                          kvdpb::PeerAck* /*ack*/) override {
+    return new SnapshotReactor(node_, limits_);
+  }
+  grpc::ServerUnaryReactor* LeaseRenew(grpc::CallbackServerContext* ctx,
+                                       const kvdpb::LeaseRenewRequest* req,
+                                       kvdpb::LeaseRenewResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    if (!HelloOk(node_, req->hello())) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "cluster ID mismatch"));
+    } else if (!node_->is_leader()) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "not leader"));
+    } else {
+      int64_t ttl = 0;
+      kvstore::Status s = node_->store().LeaseRenew(req->id(), SteadyNowMs(), &ttl);
+      resp->set_ttl(s.ok() ? ttl : 0);
+      reactor->Finish(grpc::Status::OK);
+    }
+    return reactor;
+  }
+
+ private:
+  // Validates a stream's hello: same cluster, addressed to this member.
+  static bool HelloOk(Node* node, const kvdpb::PeerHello& h) {
+    return h.cluster_id() == node->cluster_id() && h.to_id() == node->member_id();
+  }
+
+  class StreamReactor final : public grpc::ServerReadReactor<kvdpb::PeerBatch> {
+   public:
+    explicit StreamReactor(Node* node) : node_(node) { StartRead(&batch_); }
+    void OnReadDone(bool ok) override {
+      if (!ok) {
+        Finish(grpc::Status::OK);
+        return;
+      }
+      if (batch_.has_hello()) {
+        if (!HelloOk(node_, batch_.hello())) {
+          KVD_LOG("peer stream from %s rejected: cluster or member id mismatch",
+                  FormatId(batch_.hello().from_id()).c_str());
+          Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "cluster ID mismatch"));
+          return;
+        }
+        node_->LearnPeer(batch_.hello());
+        greeted_ = true;
+      }
+      if (!greeted_) {
+        Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "no hello"));
+        return;
+      }
+      for (const std::string& bytes : batch_.messages()) {
+        raft::Message m;
+        if (!raft::DecodeMessage(bytes, &m).ok() || m.to != node_->member_id()) continue;
+        (void)node_->Receive(std::move(m));  // a full queue drops it; raft retransmits
+      }
+      batch_.Clear();
+      StartRead(&batch_);
+    }
+    void OnDone() override { delete this; }
+
+   private:
+    Node* node_;
+    kvdpb::PeerBatch batch_;
+    bool greeted_ = false;
+  };
+
+  class SnapshotReactor final : public grpc::ServerReadReactor<kvdpb::SnapshotChunk> {
+   public:
+    SnapshotReactor(Node* node, const TransportLimits& limits) : node_(node), limits_(limits) {
+      static std::atomic<uint64_t> seq{0};
+      path_ = node_->config().data_dir + "/member/snap-recv-" + std::to_string(::getpid()) + "-" +
+              std::to_string(seq.fetch_add(1)) + ".tmp";
+      StartRead(&chunk_);
+    }
+    void OnReadDone(bool ok) override {
+      if (!ok) {
+        out_.close();
+        if (!have_msg_ || !out_) return Fail("incomplete snapshot");
+        if (!node_->ReceiveSnapshot(std::move(msg_), path_)) return Fail("node busy");
+        Finish(grpc::Status::OK);
+        return;
+      }
+      if (!have_msg_) {
+        if (!chunk_.has_hello() || !HelloOk(node_, chunk_.hello())) return Fail("bad hello");
+        if (!raft::DecodeMessage(chunk_.message(), &msg_).ok() ||
+            msg_.type != raft::MessageType::kMsgSnap) {
+          return Fail("bad snapshot message");
+        }
+        out_.open(path_, std::ios::binary | std::ios::trunc);
+        if (!out_) return Fail("cannot create " + path_);
+        have_msg_ = true;
+      }
+      bytes_ += chunk_.data().size();
+      if (bytes_ > limits_.snapshot_bytes_max) return Fail("snapshot too large");
+      out_.write(chunk_.data().data(), static_cast<std::streamsize>(chunk_.data().size()));
+      if (!out_) return Fail("write " + path_);
+      chunk_.Clear();
+      StartRead(&chunk_);
+    }
+    void OnDone() override { delete this; }
+
+   private:
+    void Fail(const std::string& why) {
+      KVD_LOG("snapshot receive failed: %s", why.c_str());
+      out_.close();
+      std::error_code ec;
+      std::filesystem::remove(path_, ec);
+      Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, why));
+    }
+
+    Node* node_;
+    TransportLimits limits_;
+    std::string path_;
+    std::ofstream out_;
+    kvdpb::SnapshotChunk chunk_;
+    raft::Message msg_;
+    bool have_msg_ = false;
+    uint64_t bytes_ = 0;
+  };
+
+  Node* node_;
+  TransportLimits limits_;
+};
+
+// ---- outbound ---------------------------------------------------------------------------------
+
+Transport::Transport(Node* node, std::map<uint64_t, std::string> peers, TransportLimits limits)
+    : node_(node), limits_(limits), service_(std::make_unique<Service>(node, limits)) {
+  grpc::ChannelArguments args;
+  // Reconnect fast: a restarted member must rejoin within a few heartbeats, not gRPC's 1-120 s.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  args.SetMaxSendMessageSize(-1);
+  for (auto& [id, target] : peers) {
+    auto p = std::make_unique<Peer>();
+    p->id = id;
+    p->target = target;
+    p->stub = kvdpb::Peer::NewStub(
+        grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
+    peers_.emplace(id, std::move(p));
+  }
+}
+
+Transport::~Transport() { Stop(); }
+
+grpc::Service* Transport::service() { return service_.get(); }
+
+void Transport::Start() {
+  SERVER_CHECK(!started_, "transport started twice");
+  started_ = true;
+  for (auto& [id, p] : peers_) {
+    Peer* raw = p.get();
+    p->thread = std::thread([this, raw] { SenderLoop(raw); });
+  }
+}
+
+void Transport::Stop() {
+  for (auto& [id, p] : peers_) {
+    std::lock_guard<std::mutex> lk(p->mu);
+    p->stop = true;
+    if (p->active != nullptr) p->active->TryCancel();
+    p->cv.notify_all();
+  }
+  for (auto& [id, p] : peers_) {
+    if (p->thread.joinable()) p->thread.join();
+  }
+}
+
+void Transport::Send(std::vector<raft::Message> msgs) {
+  for (raft::Message& m : msgs) {
+    auto it = peers_.find(m.to);
+    if (it == peers_.end()) continue;  // not a peer we know (removed member)
+    Peer& p = *it->second;
+    bool full = false;
+    {
+      std::lock_guard<std::mutex> lk(p.mu);
+      if (p.queue.size() >= limits_.queue_msgs_max) {
+        full = true;
+      } else {
+        p.queue.push_back(std::move(m));
+      }
+    }
+    if (full) {
+      node_->ReportUnreachable(p.id);
+    } else {
+      p.cv.notify_one();
+    }
+  }
+}
+
+void Transport::SenderLoop(Peer* peer) {
+  std::unique_ptr<grpc::ClientContext> ctx;
+  std::unique_ptr<grpc::ClientWriter<kvdpb::PeerBatch>> writer;
+  kvdpb::PeerAck ack;
+  auto close_stream = [&] {
+    if (writer) {
+      (void)writer->Finish();
+      writer.reset();
+    }
+    std::lock_guard<std::mutex> lk(peer->mu);
+    peer->active = nullptr;
+    ctx.reset();
+  };
+  bool logged_down = false;
+  // Open the stream at once, even with nothing to send: its hello tells the peer this member's
+  // name and client URLs (a follower otherwise never talks to the other followers).
+  bool need_hello = true;
+  for (;;) {
+    std::vector<raft::Message> batch;
+    {
+      std::unique_lock<std::mutex> lk(peer->mu);
+      peer->cv.wait(lk, [&] { return peer->stop || !peer->queue.empty() || need_hello; });
+      if (peer->stop) break;
+      size_t bytes = 0;
+      while (!peer->queue.empty() && batch.size() < limits_.batch_msgs_max &&
+             bytes < limits_.batch_bytes_max) {
+        // A snapshot goes alone, through its own call.
+        if (peer->queue.front().type == raft::MessageType::kMsgSnap && !batch.empty()) break;
+        batch.push_back(std::move(peer->queue.front()));
+        peer->queue.pop_front();
+        for (const auto& e : batch.back().entries) bytes += raft::EntrySizeBytes(e);
+        if (batch.back().type == raft::MessageType::kMsgSnap) break;
+      }
+    }
+    if (batch.size() == 1 && batch[0].type == raft::MessageType::kMsgSnap) {
+      const bool ok = SendSnapshot(peer, batch[0]);
+      node_->ReportSnapshot(peer->id, ok);
+      continue;
+    }
+    kvdpb::PeerBatch out;
+    if (!writer) {
+      ctx = std::make_unique<grpc::ClientContext>();
+      {
+        std::lock_guard<std::mutex> lk(peer->mu);
+        if (peer->stop) break;
+        peer->active = ctx.get();
+      }
+      writer = peer->stub->Stream(ctx.get(), &ack);
+      *out.mutable_hello() = node_->Hello(peer->id);
+    }
+    for (const raft::Message& m : batch) out.add_messages(raft::EncodeMessage(m));
+    if (writer->Write(out)) {
+      need_hello = false;
+      if (logged_down) KVD_LOG("peer %s is reachable again", FormatId(peer->id).c_str());
+      logged_down = false;
+      continue;
+    }
+    // The stream broke: whatever is queued would go to a dead stream too. Drop it, tell raft,
+    // pause, and reconnect on the next message.
+    close_stream();
+    {
+      std::lock_guard<std::mutex> lk(peer->mu);
+      peer->queue.clear();
+    }
+    if (!logged_down)
+      KVD_LOG("peer %s unreachable at %s", FormatId(peer->id).c_str(), peer->target.c_str());
+    logged_down = true;
+    need_hello = true;  // reconnect (and re-introduce ourselves) after the pause
+    node_->ReportUnreachable(peer->id);
+    std::unique_lock<std::mutex> lk(peer->mu);
+    peer->cv.wait_for(lk, std::chrono::milliseconds(limits_.retry_pause_ms),
+                      [&] { return peer->stop; });
+    if (peer->stop) break;
+  }
+  close_stream();
+}
+
+void Transport::RenewLease(uint64_t leader, int64_t lease_id, int timeout_ms,
+                           std::function<void(const grpc::Status&, int64_t ttl)> done) {
+  auto it = peers_.find(leader);
+  if (it == peers_.end()) {
+    done(grpc::Status(grpc::StatusCode::UNAVAILABLE, "etcdserver: no leader"), 0);
+    return;
+  }
+  struct Call {
+    grpc::ClientContext ctx;
+    kvdpb::LeaseRenewRequest req;
+    kvdpb::LeaseRenewResponse resp;
+    std::function<void(const grpc::Status&, int64_t)> done;
+  };
+  auto* call = new Call();  // owned by the completion callback below
+  call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
+  *call->req.mutable_hello() = node_->Hello(leader);
+  call->req.set_id(lease_id);
+  call->done = std::move(done);
+  it->second->stub->async()->LeaseRenew(&call->ctx, &call->req, &call->resp,
+                                        [call](grpc::Status s) {
+                                          call->done(s, call->resp.ttl());
+                                          delete call;
+                                        });
+}
+
+bool Transport::SendSnapshot(Peer* peer, const raft::Message& m) {
+  grpc::ClientContext ctx;
+  {
+    std::lock_guard<std::mutex> lk(peer->mu);
+    if (peer->stop) return false;
+    peer->active = &ctx;
+  }
+  kvdpb::PeerAck ack;
+  auto writer = peer->stub->Snapshot(&ctx, &ack);
+  kvdpb::SnapshotChunk first;
+  *first.mutable_hello() = node_->Hello(peer->id);
+  first.set_message(raft::EncodeMessage(m));
+  bool ok = writer->Write(first);
+  if (ok) {
+    kvstore::Status s = node_->store().WriteCheckpoint(
+        [&](std::string_view piece) -> kvstore::Status {
+          kvdpb::SnapshotChunk c;
+          c.set_data(std::string(piece));
+          if (!writer->Write(c)) return {kvstore::Code::kUnavailable, "peer stream broken"};
+          return kvstore::Status::Ok();
+        },
+        limits_.snapshot_chunk_bytes);
+    ok = s.ok();
+    if (!ok) KVD_LOG("snapshot to %s failed: %s", FormatId(peer->id).c_str(), s.message().c_str());
+  }
+  if (ok) ok = writer->WritesDone();
+  grpc::Status st = writer->Finish();
+  {
+    std::lock_guard<std::mutex> lk(peer->mu);
+    peer->active = nullptr;
+  }
+  ok = ok && st.ok();
+  KVD_LOG("snapshot at index %llu to %s: %s",
+          static_cast<unsigned long long>(m.snapshot.metadata.index), FormatId(peer->id).c_str(),
+          ok ? "sent" : st.error_message().c_str());
+  return ok;
+}
+
+}  // namespace server
