@@ -194,6 +194,10 @@ int main(int argc, char** argv) {
     if (mkdtemp(tmpl.data()) == nullptr) Die("mkdtemp failed");
     c.dir = tmpl;
     own_dir = true;
+  } else {
+    std::error_code ec;  // a given --dir may not exist yet
+    std::filesystem::create_directories(c.dir, ec);
+    if (ec) Die("cannot create --dir " + c.dir + ": " + ec.message());
   }
   std::vector<Row> rows;
   const auto t_start = Clock::now();
