@@ -172,14 +172,12 @@ int RunKvctl(const std::vector<std::string>& args, Context context) {
   RegisterDefrag(app, registry);
   RegisterAlarm(app, registry);
   RegisterMoveLeader(app, registry);
-  // TODO-REG RegisterLock(app, registry);
-  // TODO-REG RegisterElect(app, registry);
-  // TODO-REG RegisterHistory(app, registry);
-  // TODO-REG RegisterDiff(app, registry);
-  // TODO-REG RegisterRollback(app, registry);
-  // TODO-REG RegisterImport(app, registry);
-  // TODO-REG RegisterExport(app, registry);
-  // TODO-REG RegisterCompletion(app, registry);
+  RegisterHistory(app, registry);
+  RegisterDiff(app, registry);
+  RegisterRollback(app, registry);
+  RegisterImport(app, registry);
+  RegisterExport(app, registry);
+  RegisterCompletion(app, registry);
 
   std::vector<std::string> reversed(args.rbegin(), args.rend());
   try {

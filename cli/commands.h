@@ -48,8 +48,6 @@ void RegisterSnapshot(CLI::App& root, Registry& registry);
 void RegisterDefrag(CLI::App& root, Registry& registry);
 void RegisterAlarm(CLI::App& root, Registry& registry);
 void RegisterMoveLeader(CLI::App& root, Registry& registry);
-void RegisterLock(CLI::App& root, Registry& registry);
-void RegisterElect(CLI::App& root, Registry& registry);
 void RegisterHistory(CLI::App& root, Registry& registry);
 void RegisterDiff(CLI::App& root, Registry& registry);
 void RegisterRollback(CLI::App& root, Registry& registry);
@@ -64,6 +62,9 @@ std::unique_ptr<Printer> MakePrinter(const Context& ctx, bool value_only = false
 std::string PrefixRangeEnd(const std::string& key);
 // Reads all of `in` up to `bytes_max`; false if the limit is exceeded.
 bool ReadAllBounded(std::istream& in, std::size_t bytes_max, std::string* out);
+
+// The completion script for `shell` ("bash" or "zsh") generated from the command tree.
+std::string CompletionScript(const CLI::App& root, const std::string& shell);
 
 // Runs kvctl with `args` (without argv[0]); returns the exit code. Used by main() and tests.
 int RunKvctl(const std::vector<std::string>& args, Context context);

@@ -304,7 +304,7 @@ Status ParseRequestOp(std::string_view line, etcdserverpb::RequestOp* op) {
                                 {"ignore-lease", true, SetBool(&a.ignore_lease)}};
     if (!ParseFlags(words, specs, &a.args)) return bad;
     Status s = BuildPut(a, nullptr, op->mutable_request_put());
-    if (!s.ok()) return Invalid(s.message);
+    if (!s.ok()) return s;  // etcdctl exits with the command's own code
     return Status::Ok();
   }
   if (words[0] == "get") {
@@ -321,7 +321,7 @@ Status ParseRequestOp(std::string_view line, etcdserverpb::RequestOp* op) {
                                 {"print-value-only", true, SetBool(&a.print_value_only)}};
     if (!ParseFlags(words, specs, &a.args)) return bad;
     Status s = BuildRange(a, op->mutable_request_range());
-    if (!s.ok()) return Invalid(s.message);
+    if (!s.ok()) return s;  // etcdctl exits with the command's own code
     return Status::Ok();
   }
   if (words[0] == "del") {
@@ -331,7 +331,7 @@ Status ParseRequestOp(std::string_view line, etcdserverpb::RequestOp* op) {
                                 {"prev-kv", true, SetBool(&a.prev_kv)}};
     if (!ParseFlags(words, specs, &a.args)) return bad;
     Status s = BuildDelete(a, op->mutable_request_delete_range());
-    if (!s.ok()) return Invalid(s.message);
+    if (!s.ok()) return s;  // etcdctl exits with the command's own code
     return Status::Ok();
   }
   return bad;
@@ -361,7 +361,7 @@ Status ParseTxnScript(std::istream& in, std::ostream* prompts, etcdserverpb::Txn
     return true;
   };
   auto with_line = [&](const Status& s) {
-    return Invalid("line " + std::to_string(line_number) + ": " + s.message);
+    return Status::Error(s.exit_code, "line " + std::to_string(line_number) + ": " + s.message);
   };
   std::string line;
   Status error;
