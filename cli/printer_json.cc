@@ -17,16 +17,14 @@ class JsonPrinter final : public Printer {
     // clientv3.WatchResponse has no json tags: Go field names, no omitempty.
     OrderedJson obj = OrderedJson::object();
     obj["Header"] = HeaderJson(r.header());
-    OrderedJson events = nullptr;
-    if (r.events_size() > 0) {
-      events = OrderedJson::array();
-      for (const auto& e : r.events()) {
-        OrderedJson ev = OrderedJson::object();
-        if (e.type() != mvccpb::Event::PUT) ev["type"] = static_cast<int>(e.type());
-        if (e.has_kv()) ev["kv"] = KeyValueJson(e.kv());
-        if (e.has_prev_kv()) ev["prev_kv"] = KeyValueJson(e.prev_kv());
-        events.push_back(ev);
-      }
+    // clientv3 always make()s the slice, so an empty list is [] rather than null.
+    OrderedJson events = OrderedJson::array();
+    for (const auto& e : r.events()) {
+      OrderedJson ev = OrderedJson::object();
+      if (e.type() != mvccpb::Event::PUT) ev["type"] = static_cast<int>(e.type());
+      if (e.has_kv()) ev["kv"] = KeyValueJson(e.kv());
+      if (e.has_prev_kv()) ev["prev_kv"] = KeyValueJson(e.prev_kv());
+      events.push_back(ev);
     }
     obj["Events"] = events;
     obj["CompactRevision"] = r.compact_revision();
