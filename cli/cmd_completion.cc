@@ -25,7 +25,9 @@ void Collect(const CLI::App* app, const std::string& path, std::vector<Entry>* o
   while (root->get_parent() != nullptr) root = root->get_parent();
   if (root != app) {
     for (const CLI::Option* opt : root->get_options()) {
-      for (const auto& name : opt->get_lnames()) e.words.push_back("--" + name);
+      for (const auto& name : opt->get_lnames()) {
+        if (name != "help") e.words.push_back("--" + name);
+      }
     }
   }
   out->push_back(e);
