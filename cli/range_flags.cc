@@ -6,7 +6,8 @@ namespace cli {
 
 Status ParseKeyRange(const std::string& command, const std::vector<std::string>& args, bool prefix,
                      bool from_key, KeyRange* range) {
-  if (args.empty() || args.size() > 2) {
+  // etcdctl's get ignores arguments after range_end; del rejects them.
+  if (args.empty() || (args.size() > 2 && command != "get")) {
     return Status::Error(kExitBadArgs,
                          command +
                              " command needs one argument as key and an optional argument "
