@@ -5,6 +5,7 @@
 #include <ostream>
 
 #include "cli/commands.h"
+#include "cli/lock_elect.h"
 
 namespace cli {
 
@@ -172,6 +173,8 @@ int RunKvctl(const std::vector<std::string>& args, Context context) {
   RegisterDefrag(app, registry);
   RegisterAlarm(app, registry);
   RegisterMoveLeader(app, registry);
+  RegisterLock(app, registry);
+  RegisterElect(app, registry);
   RegisterHistory(app, registry);
   RegisterDiff(app, registry);
   RegisterRollback(app, registry);

@@ -38,13 +38,15 @@ _kvctl() {
     "defrag" | "defrag "*) opts="--help --cluster --endpoints --dial-timeout --command-timeout --write-out --hex" ;;
     "alarm" | "alarm "*) opts="list disarm --help --endpoints --dial-timeout --command-timeout --write-out --hex" ;;
     "move-leader" | "move-leader "*) opts="--help --endpoints --dial-timeout --command-timeout --write-out --hex" ;;
+    "lock" | "lock "*) opts="--help --ttl --endpoints --dial-timeout --command-timeout --write-out --hex" ;;
+    "elect" | "elect "*) opts="--help --listen --ttl --endpoints --dial-timeout --command-timeout --write-out --hex" ;;
     "history" | "history "*) opts="--help --limit --endpoints --dial-timeout --command-timeout --write-out --hex" ;;
     "diff" | "diff "*) opts="--help --text --endpoints --dial-timeout --command-timeout --write-out --hex" ;;
     "rollback" | "rollback "*) opts="--help --to-rev --prefix --dry-run --endpoints --dial-timeout --command-timeout --write-out --hex" ;;
     "import" | "import "*) opts="--help --prefix --format --dry-run --endpoints --dial-timeout --command-timeout --write-out --hex" ;;
     "export" | "export "*) opts="--help --prefix --format --output --endpoints --dial-timeout --command-timeout --write-out --hex" ;;
     "completion" | "completion "*) opts="--help --endpoints --dial-timeout --command-timeout --write-out --hex" ;;
-    *) opts="get put del txn watch compaction lease member endpoint snapshot defrag alarm move-leader history diff rollback import export completion --help --endpoints --dial-timeout --command-timeout --write-out --hex" ;;
+    *) opts="get put del txn watch compaction lease member endpoint snapshot defrag alarm move-leader lock elect history diff rollback import export completion --help --endpoints --dial-timeout --command-timeout --write-out --hex" ;;
   esac
   COMPREPLY=($(compgen -W "$opts" -- "$cur"))
 }

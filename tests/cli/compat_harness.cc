@@ -78,7 +78,7 @@ std::string Normalize(const std::string& text) {
       {std::regex(R"re("(dbSize|dbSizeInUse)":\d+)re"), "\"$1\":N"},
       {std::regex(R"re(127\.0\.0\.1:\d+)re"), "127.0.0.1:PORT"},
       {std::regex(R"re(\b[0-9a-f]{10,16}\b)re"), "HEXID"},
-      {std::regex(R"re(\s+HEXID\b)re"), " HEXID"},
+      {std::regex(R"re([ \t]+HEXID\b)re"), " HEXID"},
       {std::regex(R"re(\d+(\.\d+)?(ns|µs|ms|s)\b)re"), "DURATION"},
       {std::regex(R"re(\d+(\.\d)? (B|kB|MB))re"), "SIZE"},
       {std::regex(R"re(-+\+)re"), "-+"},

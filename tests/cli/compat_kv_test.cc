@@ -2,6 +2,7 @@
 // put, del, txn, watch, compaction) and global-flag / error behaviour.
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <thread>
 
@@ -125,8 +126,10 @@ TEST_CASE("kvctl txn matches etcdctl, including syntax errors", "[compat]") {
   s.Compare({"get", "--from-key", "", "-w", "json"});
 }
 
-// Starts `watch` with both tools, lets `writes` happen, then stops both and compares.
-void CompareWatch(TwinServers& s, const std::vector<std::string>& args) {
+// Starts a long-running command (watch, lock, elect) with both tools, runs `during`, then
+// stops both with SIGTERM and compares what they printed.
+void CompareBackground(TwinServers& s, const std::vector<std::string>& args,
+                       const std::function<void()>& during) {
   std::vector<std::unique_ptr<kvtest::Process>> procs;
   std::vector<std::filesystem::path> outs;
   int i = 0;
@@ -147,10 +150,7 @@ void CompareWatch(TwinServers& s, const std::vector<std::string>& args) {
   // The watchers have no readiness signal; writes made before they start are replayed with
   // --rev, so the test uses --rev and waits only to let them connect.
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-  s.Prepare({"put", "w/a", "1"});
-  s.Prepare({"put", "w/b", "2"});
-  s.Prepare({"del", "w/a"});
-  s.Prepare({"put", "w/a", "3"});
+  during();
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   std::vector<std::string> texts;
   for (std::size_t k = 0; k < procs.size(); ++k) {
@@ -160,9 +160,35 @@ void CompareWatch(TwinServers& s, const std::vector<std::string>& args) {
     ss << in.rdbuf();
     texts.push_back(clitest::Normalize(ss.str()));
   }
-  INFO("watch args: " << args.size());
+  INFO("command: " << args.front() << " " << args.back());
   CHECK(!texts[0].empty());
   CHECK(texts[1] == texts[0]);
+}
+
+void CompareWatch(TwinServers& s, const std::vector<std::string>& args) {
+  CompareBackground(s, args, [&s] {
+    s.Prepare({"put", "w/a", "1"});
+    s.Prepare({"put", "w/b", "2"});
+    s.Prepare({"del", "w/a"});
+    s.Prepare({"put", "w/a", "3"});
+  });
+}
+
+TEST_CASE("kvctl lock and elect match etcdctl", "[compat]") {
+  // Goal: lock with an exec command (and its failure), a held election, an observer that
+  // sees a new leader, and argument errors.
+  TwinServers s;
+  s.Compare({"lock", "l1", "echo", "hi"});
+  s.Compare({"lock", "l1", "false"});
+  s.Compare({"lock"});
+  s.Compare({"elect"});
+  s.Compare({"elect", "e", "a", "b"});
+  s.Compare({"elect", "-l", "e", "prop"});
+  s.Compare({"elect", "e"});
+  CompareBackground(s, {"elect", "e1", "proposal"}, [] {});
+  CompareBackground(s, {"lock", "l2"}, [] {});
+  CompareBackground(s, {"elect", "-l", "e2"}, [&s] { s.Prepare({"put", "e2/x", "leader"}); });
+  s.Compare({"get", "--prefix", "l"});
 }
 
 TEST_CASE("kvctl watch matches etcdctl, and exits 5 on a compaction cancel", "[compat]") {
