@@ -123,6 +123,11 @@ Status ResolveGlobals(const CLI::App& app, RawGlobals raw, GlobalOptions* global
   global->command_timeout = *command;
   auto format = ParseOutputFormat(raw.write_out);
   if (!format) return Status::Error(kExitBadFeature, "unsupported output format");
+  // etcdctl's "fields" dump is not reproduced; refuse it rather than print something else.
+  if (*format == OutputFormat::kFields) {
+    return Status::Error(kExitBadFeature,
+                         "fields not supported as output format (use simple, json or table)");
+  }
   global->write_out = *format;
   global->hex = hex == "true" || hex == "1";
   return Status::Ok();
@@ -154,8 +159,7 @@ int RunKvctl(const std::vector<std::string>& args, Context context) {
   app.add_option("--command-timeout", raw.command_timeout,
                  "timeout for short running command (excluding dial timeout)")
       ->capture_default_str();
-  app.add_option("-w,--write-out", raw.write_out,
-                 "set the output format (simple, json, table, fields)")
+  app.add_option("-w,--write-out", raw.write_out, "set the output format (simple, json, table)")
       ->capture_default_str();
   app.add_flag("--hex", raw.hex, "print byte strings as hex encoded strings");
 
