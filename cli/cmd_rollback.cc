@@ -4,8 +4,47 @@
 #include "cli/commands.h"
 #include "cli/diff.h"
 #include "cli/kv_read.h"
+#include "cli/rollback.h"
 
 namespace cli {
+
+etcdserverpb::TxnRequest BuildRollbackTxn(const std::map<std::string, mvccpb::KeyValue>& current,
+                                          const std::map<std::string, mvccpb::KeyValue>& target,
+                                          std::int64_t to_rev, std::string* report) {
+  etcdserverpb::TxnRequest result;
+  etcdserverpb::TxnRequest* txn = &result;
+  report->clear();
+  for (const auto& [k, old] : target) {
+    auto it = current.find(k);
+    if (it != current.end() && it->second.value() == old.value()) continue;
+    auto* cmp = txn->add_compare();
+    cmp->set_key(k);
+    if (it != current.end()) {
+      cmp->set_target(etcdserverpb::Compare::MOD);
+      cmp->set_mod_revision(it->second.mod_revision());
+      *report += UnifiedDiff(it->second.value(), old.value(), k + " (current)",
+                             k + "@" + std::to_string(to_rev));
+    } else {
+      cmp->set_target(etcdserverpb::Compare::CREATE);
+      cmp->set_create_revision(0);
+      *report += "+ " + k + " (restored)\n";
+    }
+    auto* put = txn->add_success()->mutable_request_put();
+    put->set_key(k);
+    put->set_value(old.value());
+  }
+  for (const auto& [k, now] : current) {
+    if (target.count(k) > 0) continue;
+    auto* cmp = txn->add_compare();
+    cmp->set_key(k);
+    cmp->set_target(etcdserverpb::Compare::MOD);
+    cmp->set_mod_revision(now.mod_revision());
+    txn->add_success()->mutable_request_delete_range()->set_key(k);
+    *report += "- " + k + " (did not exist at revision " + std::to_string(to_rev) + ")\n";
+  }
+  return result;
+}
+
 namespace {
 
 // etcd's default --max-txn-ops.
@@ -45,36 +84,8 @@ Status RunRollback(Context& ctx, const RollbackFlags& f) {
                                          " is in the future (current " +
                                          std::to_string(current_rev) + ")");
   }
-  etcdserverpb::TxnRequest txn;
   std::string report;
-  for (const auto& [k, old] : target) {
-    auto it = current.find(k);
-    if (it != current.end() && it->second.value() == old.value()) continue;
-    auto* cmp = txn.add_compare();
-    cmp->set_key(k);
-    if (it != current.end()) {
-      cmp->set_target(etcdserverpb::Compare::MOD);
-      cmp->set_mod_revision(it->second.mod_revision());
-      report += UnifiedDiff(it->second.value(), old.value(), k + " (current)",
-                            k + "@" + std::to_string(f.to_rev));
-    } else {
-      cmp->set_target(etcdserverpb::Compare::CREATE);
-      cmp->set_create_revision(0);
-      report += "+ " + k + " (restored)\n";
-    }
-    auto* put = txn.add_success()->mutable_request_put();
-    put->set_key(k);
-    put->set_value(old.value());
-  }
-  for (const auto& [k, now] : current) {
-    if (target.count(k) > 0) continue;
-    auto* cmp = txn.add_compare();
-    cmp->set_key(k);
-    cmp->set_target(etcdserverpb::Compare::MOD);
-    cmp->set_mod_revision(now.mod_revision());
-    txn.add_success()->mutable_request_delete_range()->set_key(k);
-    report += "- " + k + " (did not exist at revision " + std::to_string(f.to_rev) + ")\n";
-  }
+  etcdserverpb::TxnRequest txn = BuildRollbackTxn(current, target, f.to_rev, &report);
   std::size_t changes = static_cast<std::size_t>(txn.success_size());
   if (changes == 0) {
     *ctx.out << "nothing to roll back: already as of revision " << f.to_rev << "\n";

@@ -3,6 +3,9 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 
+#include "cli/client.h"
+#include "cli/kv_read.h"
+#include "cli/rollback.h"
 #include "tests/cli/compat_harness.h"
 
 namespace {
@@ -104,19 +107,34 @@ TEST_CASE("kvctl rollback restores old values in one guarded transaction", "[com
 }
 
 TEST_CASE("kvctl rollback's guard rejects a concurrent change", "[compat]") {
-  // Goal: the txn kvctl builds compares mod revisions, so a write between read and commit
-  // fails the rollback. Simulated by replaying its guard with a stale revision via txn.
+  // Goal: the txn rollback builds pins every touched key's mod revision, so a write between
+  // its reads and its commit makes the whole txn fail and nothing is written.
   Server s;
-  s.Ok({"put", "g", "old"});  // rev 2
-  s.Ok({"put", "g", "mid"});  // rev 3
-  // A guard on the state read at rev 3 no longer holds after this write.
-  s.Ok({"put", "g", "concurrent"});  // rev 4
-  RunResult stale = s.Kvctl({"txn"}, "mod(\"g\") = \"3\"\n\nput g old\n\n\n");
-  CHECK(stale.out == "FAILURE\n");
-  CHECK(s.Kvctl({"get", "g", "--print-value-only"}).out == "concurrent\n");
-  RunResult fresh = s.Kvctl({"rollback", "g", "--to-rev", "2"});
+  s.Ok({"put", "g/a", "old-a"});  // rev 2
+  s.Ok({"put", "g/b", "old-b"});  // rev 3
+  s.Ok({"put", "g/a", "new-a"});  // rev 4
+  s.Ok({"put", "g/b", "new-b"});  // rev 5
+  auto client =
+      cli::Client::Dial({s.cluster->endpoint(0)}, std::chrono::seconds(2), std::chrono::seconds(5));
+  std::map<std::string, mvccpb::KeyValue> current;
+  std::map<std::string, mvccpb::KeyValue> target;
+  REQUIRE(cli::GetPrefixAt(*client, "g/", 0, 100, &current).ok());
+  REQUIRE(cli::GetPrefixAt(*client, "g/", 3, 100, &target).ok());
+  std::string report;
+  etcdserverpb::TxnRequest txn = cli::BuildRollbackTxn(current, target, 3, &report);
+  REQUIRE(txn.compare_size() == 2);
+  CHECK(txn.compare(0).mod_revision() == 4);
+  CHECK(txn.compare(1).mod_revision() == 5);
+  s.Ok({"put", "g/b", "concurrent"});  // rev 6: lands between read and commit
+  etcdserverpb::TxnResponse resp;
+  auto rpc = client->NewContext();
+  REQUIRE(client->kv().Txn(rpc.get(), txn, &resp).ok());
+  CHECK_FALSE(resp.succeeded());
+  CHECK(s.Kvctl({"get", "--prefix", "g/"}).out == "g/a\nnew-a\ng/b\nconcurrent\n");
+  // Without the interference the same rollback commits both keys at once.
+  RunResult fresh = s.Kvctl({"rollback", "g/", "--prefix", "--to-rev", "3"});
   CHECK(fresh.exit_code == 0);
-  CHECK(s.Kvctl({"get", "g", "--print-value-only"}).out == "old\n");
+  CHECK(s.Kvctl({"get", "--prefix", "g/"}).out == "g/a\nold-a\ng/b\nold-b\n");
 }
 
 TEST_CASE("kvctl import and export round-trip every file format", "[compat]") {
