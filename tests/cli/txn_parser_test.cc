@@ -118,6 +118,10 @@ TEST_CASE("Argument errors exit like etcdctl without contacting a server", "[uni
   CHECK(err == "Error: unknown flag: --bogus\n");
   CHECK(Run({"get", "k", "-w", "xml"}, &out, &err) == 4);
   CHECK(err == "Error: unsupported output format\n");
+  CHECK(Run({"get", "k", "-w", "fields"}, &out, &err) == 4);
+  CHECK(Run({"lock"}, &out, &err) == 128);
+  CHECK(Run({"elect", "-l", "e", "proposal"}, &out, &err) == 128);
+  CHECK(err == "Error: proposal given but -l is set\n");
   CHECK(Run({"lease", "revoke", "xyz"}, &out, &err) == 128);
   CHECK(Run({"txn"}, &out, &err, "bad(\"k\") = \"1\"\n\n\n") == 3);
   CHECK(Run({"completion", "fish"}, &out, &err) == 128);
