@@ -56,6 +56,9 @@ Status KvdServer::Start() {
   maintenance_ = std::make_unique<MaintenanceService>(node_.get());
   cluster_ = std::make_unique<ClusterService>(node_.get());
   lease_ = std::make_unique<LeaseService>(node_.get());
+  WatchServiceOptions wo;
+  wo.progress_interval = std::chrono::milliseconds(config_.watch_progress_notify_interval_ms);
+  watch_ = std::make_unique<WatchService>(node_.get(), wo);
   auth_ = std::make_unique<AuthService>();
   {
     grpc::ServerBuilder b;
@@ -66,6 +69,7 @@ Status KvdServer::Start() {
     b.RegisterService(maintenance_.get());
     b.RegisterService(cluster_.get());
     b.RegisterService(lease_.get());
+    b.RegisterService(watch_.get());
     b.RegisterService(auth_.get());
     // etcd: max receive = --max-request-bytes + 512 KiB (gRPC overhead); max send unlimited.
     b.SetMaxReceiveMessageSize(static_cast<int>(config_.max_request_bytes + 512 * 1024));
@@ -113,6 +117,9 @@ void KvdServer::Stop() {
   const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(1);
   if (client_server_) client_server_->Shutdown(deadline);
   if (peer_server_) peer_server_->Shutdown(deadline);
+  // After the client server: its shutdown cancels the watch streams (which never end by
+  // themselves) and waits for them.
+  if (watch_) watch_->Stop();
   KVD_LOG("member %s stopped", FormatId(config_.member_id).c_str());
 }
 
