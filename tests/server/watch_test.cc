@@ -3,6 +3,7 @@
 // wait is bounded (gRPC deadlines, child timeouts); the cluster objects kill their processes and
 // remove their data even when an assertion fails.
 #include <grpcpp/grpcpp.h>
+#include <signal.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -105,6 +106,7 @@ class WatchClient {
     c->set_prev_kv(prev_kv);
     REQUIRE(stream_->Write(req));
   }
+  void WritesDone() { REQUIRE(stream_->WritesDone()); }
   void Cancel(int64_t watch_id) {
     etcdserverpb::WatchRequest req;
     req.mutable_cancel_request()->set_watch_id(watch_id);
@@ -253,4 +255,54 @@ TEST_CASE("watch stream: replay from a past revision then live, prev_kv, cancel,
   CHECK(compacted.canceled());
   CHECK(compacted.compact_revision() == r5);
   CHECK(compacted.events_size() == 0);
+
+  // Half-close: like etcd, the server keeps the stream and its watchers.
+  w.WritesDone();
+  const int64_t r9 = Put(ep, "k2", "after-half-close");
+  etcdserverpb::WatchResponse after = w.Next();
+  CHECK(after.watch_id() == second_id);
+  REQUIRE(after.events_size() == 1);
+  CHECK(after.events(0).kv().value() == "after-half-close");
+  CHECK(after.header().revision() == r9);
+}
+
+TEST_CASE("a hasleader watch stream is refused by a member without a leader", "[integration]") {
+  // Goal: etcdctl's "hasleader: true" streams fail with Unavailable "etcdserver: no leader" when
+  // the member lost its leader, while a plain stream is still served.
+  auto c = kvtest::StartEtcdLikeCluster(KvdOptions(3));
+  c->Kill(1, SIGKILL);
+  c->Kill(2, SIGKILL);
+  // Without a quorum the member loses its leader within an election timeout (check quorum).
+  uint64_t leader = 1;
+  for (int i = 0; i < 100 && leader != 0; ++i) {
+    auto stub = etcdserverpb::Maintenance::NewStub(kvtest::MakeChannel(c->endpoint(0)));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(kvtest::DeadlineIn(milliseconds(1000)));
+    etcdserverpb::StatusResponse st;
+    if (stub->Status(&ctx, etcdserverpb::StatusRequest(), &st).ok()) leader = st.leader();
+    if (leader != 0) std::this_thread::sleep_for(milliseconds(100));
+  }
+  REQUIRE(leader == 0);
+
+  {
+    auto stub = etcdserverpb::Watch::NewStub(kvtest::MakeChannel(c->endpoint(0)));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(kvtest::DeadlineIn(milliseconds(10000)));
+    ctx.AddMetadata("hasleader", "true");
+    auto stream = stub->Watch(&ctx);
+    etcdserverpb::WatchRequest req;
+    req.mutable_create_request()->set_key("k");
+    (void)stream->Write(req);  // may fail once the server has finished the stream
+    etcdserverpb::WatchResponse resp;
+    CHECK_FALSE(stream->Read(&resp));
+    grpc::Status s = stream->Finish();
+    CHECK(s.error_code() == grpc::StatusCode::UNAVAILABLE);
+    CHECK(s.error_message() == "etcdserver: no leader");
+  }
+  {
+    WatchClient plain(c->endpoint(0));
+    plain.Create("k", 0, /*prev_kv=*/false);
+    etcdserverpb::WatchResponse created = plain.Next();
+    CHECK(created.created());
+  }
 }
