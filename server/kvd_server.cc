@@ -58,6 +58,7 @@ Status KvdServer::Start() {
   lease_ = std::make_unique<LeaseService>(node_.get());
   WatchServiceOptions wo;
   wo.progress_interval = std::chrono::milliseconds(config_.watch_progress_notify_interval_ms);
+  wo.watchers_gauge = &etcd_metrics_->mvcc_watcher_total;
   watch_ = std::make_unique<WatchService>(node_.get(), wo);
   auth_ = std::make_unique<AuthService>();
   {

@@ -145,7 +145,11 @@ void WatchService::Work() {
     cv_.wait_for(lk, options_.sync_period, [this] { return stop_; });
     if (stop_) break;
     lk.unlock();
-    if (store.Metrics().slow_watchers > 0) {
+    const kvstore::WatchMetrics m = store.Metrics();
+    if (options_.watchers_gauge != nullptr) {
+      options_.watchers_gauge->Set(static_cast<double>(m.watchers));
+    }
+    if (m.slow_watchers > 0) {
       kvstore::SyncResult r = store.SyncStep(options_.sync_events_per_step);
       if (!r.status.ok()) KVD_LOG("watch catch-up: %s", r.status.message().c_str());
     }

@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "proto/rpc.grpc.pb.h"
+#include "server/metrics.h"
 #include "server/node.h"
 
 namespace server {
@@ -39,6 +40,9 @@ struct WatchServiceOptions {
   // responses no longer count against the stream's bounded queue, so 1 keeps that bound exact;
   // a write costs far more than the Poll.
   size_t poll_batch_max = 1;
+  // etcd_debugging_mvcc_watcher_total, set by the worker every sync period (may be null; must
+  // outlive the service).
+  Gauge* watchers_gauge = nullptr;
 };
 
 class WatchService final : public etcdserverpb::Watch::CallbackService {

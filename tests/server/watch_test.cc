@@ -5,9 +5,11 @@
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 
+#include <array>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -19,6 +21,7 @@
 #include "proto/rpc.grpc.pb.h"
 #include "tests/support/cluster.h"
 #include "tests/support/etcd_grpc.h"
+#include "tests/support/ports.h"
 #include "tests/support/process.h"
 
 namespace {
@@ -82,6 +85,31 @@ std::string ReadFile(const std::filesystem::path& p) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// Runs a shell command under a 10 s timeout and returns its output.
+std::string Shell(const std::string& cmd) {
+  std::string full = "timeout 10 " + cmd + " 2>&1";
+  FILE* p = ::popen(full.c_str(), "r");
+  if (p == nullptr) return "popen failed";
+  std::string out;
+  std::array<char, 4096> buf{};
+  size_t n = 0;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  ::pclose(p);
+  return out;
+}
+
+// Polls /metrics (up to ~5 s) until it contains `line`.
+bool WaitForMetric(uint16_t port, const std::string& line) {
+  std::string out;
+  for (int i = 0; i < 50; ++i) {
+    out = Shell("curl -s http://127.0.0.1:" + std::to_string(port) + "/metrics");
+    if (out.find(line) != std::string::npos) return true;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  UNSCOPED_INFO("last /metrics:\n" << out.substr(0, 4000));
+  return false;
 }
 
 // A Watch stream through the generated stub. Every Read is bounded by the context deadline.
@@ -184,7 +212,10 @@ TEST_CASE("etcdctl watch on one member sees puts and deletes made through the ot
 TEST_CASE("watch stream: replay from a past revision then live, prev_kv, cancel, compaction",
           "[integration]") {
   // Goal: the gRPC pump delivers WatchableStore's semantics end to end on a real member.
-  auto c = kvtest::StartEtcdLikeCluster(KvdOptions(1));
+  kvtest::ClusterOptions o = KvdOptions(1);
+  const uint16_t metrics_port = kvtest::PickFreePort();
+  o.extra_args = {"--listen-metrics-urls=http://127.0.0.1:" + std::to_string(metrics_port)};
+  auto c = kvtest::StartEtcdLikeCluster(o);
   const std::string ep = c->endpoint(0);
   const int64_t r1 = Put(ep, "k", "v1");
   const int64_t r2 = Put(ep, "k", "v2");
@@ -255,6 +286,9 @@ TEST_CASE("watch stream: replay from a past revision then live, prev_kv, cancel,
   CHECK(compacted.canceled());
   CHECK(compacted.compact_revision() == r5);
   CHECK(compacted.events_size() == 0);
+
+  // The watcher gauge counts the one live watcher (k2): canceled and compacted ones are gone.
+  CHECK(WaitForMetric(metrics_port, "etcd_debugging_mvcc_watcher_total 1\n"));
 
   // Half-close: like etcd, the server keeps the stream and its watchers.
   w.WritesDone();
