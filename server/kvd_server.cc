@@ -115,12 +115,11 @@ void KvdServer::Stop() {
   // The node first: it fails every waiting request, so each client reactor finishes and the
   // client server's shutdown does not wait on them.
   if (node_) node_->Stop();
+  // Watch streams never end by themselves: finish them so the shutdown need not cancel them.
+  if (watch_) watch_->Stop();
   const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(1);
   if (client_server_) client_server_->Shutdown(deadline);
   if (peer_server_) peer_server_->Shutdown(deadline);
-  // After the client server: its shutdown cancels the watch streams (which never end by
-  // themselves) and waits for them.
-  if (watch_) watch_->Stop();
   KVD_LOG("member %s stopped", FormatId(config_.member_id).c_str());
 }
 

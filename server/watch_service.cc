@@ -15,10 +15,17 @@ using etcdserverpb::WatchResponse;
 // One Watch stream. Reads are chained (one StartRead at a time, from the constructor and
 // OnReadDone); writes are chained too, and `mu_` + `writing_` make sure only one place starts
 // the next write: the notify callback (queue became non-empty) or OnWriteDone (more queued).
-class WatchReactor final : public grpc::ServerBidiReactor<WatchRequest, WatchResponse> {
+class WatchReactor final : public grpc::ServerBidiReactor<WatchRequest, WatchResponse>,
+                           public WatchService::Stream {
  public:
-  WatchReactor(Node* node, grpc::CallbackServerContext* ctx, size_t poll_batch_max)
-      : poll_batch_max_(poll_batch_max) {
+  WatchReactor(WatchService* service, Node* node, grpc::CallbackServerContext* ctx,
+               size_t poll_batch_max)
+      : service_(service), poll_batch_max_(poll_batch_max) {
+    registered_ = service_->Register(this);
+    if (!registered_) {
+      FinishOnce(ToGrpc(errors::Stopped()));
+      return;
+    }
     // etcdctl and clientv3's WithRequireLeader send "hasleader: true": refuse at once without a
     // leader instead of waiting for one (etcd's v3rpc interceptor).
     const auto& md = ctx->client_metadata();
@@ -69,7 +76,11 @@ class WatchReactor final : public grpc::ServerBidiReactor<WatchRequest, WatchRes
 
   void OnCancel() override { FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "canceled")); }
 
+  // WatchService::Stop.
+  void Close(const grpc::Status& status) override { FinishOnce(status); }
+
   void OnDone() override {
+    if (registered_) service_->Unregister(this);
     // Destroying the stream removes its watchers and waits for a notify call in progress, which
     // only touches this reactor under mu_ (and sees finished_), so deleting afterwards is safe.
     stream_.reset();
@@ -102,6 +113,8 @@ class WatchReactor final : public grpc::ServerBidiReactor<WatchRequest, WatchRes
     Finish(status);
   }
 
+  WatchService* const service_;
+  bool registered_ = false;
   const size_t poll_batch_max_;
   std::unique_ptr<kvstore::WatchStream> stream_;  // null when refused at creation
   WatchRequest request_;                          // the read in flight (one at a time)
@@ -123,7 +136,26 @@ WatchService::WatchService(Node* node, WatchServiceOptions options)
 
 WatchService::~WatchService() { Stop(); }
 
+bool WatchService::Register(Stream* stream) {
+  std::lock_guard<std::mutex> lk(streams_mu_);
+  if (closing_) return false;
+  streams_.insert(stream);
+  return true;
+}
+
+void WatchService::Unregister(Stream* stream) {
+  std::lock_guard<std::mutex> lk(streams_mu_);
+  streams_.erase(stream);
+}
+
 void WatchService::Stop() {
+  {
+    // A stream stays registered until its OnDone, which waits for streams_mu_, so every pointer
+    // here is alive while the lock is held.
+    std::lock_guard<std::mutex> lk(streams_mu_);
+    closing_ = true;
+    for (Stream* stream : streams_) stream->Close(ToGrpc(errors::Stopped()));
+  }
   {
     std::lock_guard<std::mutex> lk(mu_);
     stop_ = true;
@@ -134,7 +166,7 @@ void WatchService::Stop() {
 
 grpc::ServerBidiReactor<WatchRequest, WatchResponse>* WatchService::Watch(
     grpc::CallbackServerContext* ctx) {
-  return new WatchReactor(node_, ctx, options_.poll_batch_max);
+  return new WatchReactor(this, node_, ctx, options_.poll_batch_max);
 }
 
 void WatchService::Work() {

@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <mutex>
 #include <thread>
+#include <unordered_set>
 
 #include "proto/rpc.grpc.pb.h"
 #include "server/metrics.h"
@@ -56,9 +57,21 @@ class WatchService final : public etcdserverpb::Watch::CallbackService {
   grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>* Watch(
       grpc::CallbackServerContext* ctx) override;
 
-  // Joins the worker thread. Idempotent. Streams keep working (without catch-up and progress)
-  // until the gRPC server cancels them.
+  // Finishes every open stream (and any stream opened later) with Unavailable "etcdserver:
+  // server stopped", so that the gRPC server's shutdown does not wait for its deadline on
+  // streams that never end by themselves, then joins the worker thread. Idempotent.
   void Stop();
+
+  // For the stream reactors: (un)registers a live stream. Register returns false once stopping.
+  class Stream {
+   public:
+    virtual void Close(const grpc::Status& status) = 0;
+
+   protected:
+    ~Stream() = default;
+  };
+  [[nodiscard]] bool Register(Stream* stream);
+  void Unregister(Stream* stream);
 
  private:
   void Work();
@@ -69,6 +82,10 @@ class WatchService final : public etcdserverpb::Watch::CallbackService {
   std::condition_variable cv_;
   bool stop_ = false;
   std::thread worker_;
+
+  std::mutex streams_mu_;  // lock order: streams_mu_, then a reactor's own mutex
+  bool closing_ = false;
+  std::unordered_set<Stream*> streams_;
 };
 
 }  // namespace server

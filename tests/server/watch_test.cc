@@ -300,9 +300,10 @@ TEST_CASE("watch stream: replay from a past revision then live, prev_kv, cancel,
   CHECK(after.header().revision() == r9);
 }
 
-TEST_CASE("a hasleader watch stream is refused by a member without a leader", "[integration]") {
+TEST_CASE("a hasleader watch stream is refused without a leader; SIGTERM finishes streams",
+          "[integration]") {
   // Goal: etcdctl's "hasleader: true" streams fail with Unavailable "etcdserver: no leader" when
-  // the member lost its leader, while a plain stream is still served.
+  // the member lost its leader, while a plain stream is still served until the member stops.
   auto c = kvtest::StartEtcdLikeCluster(KvdOptions(3));
   c->Kill(1, SIGKILL);
   c->Kill(2, SIGKILL);
@@ -334,9 +335,24 @@ TEST_CASE("a hasleader watch stream is refused by a member without a leader", "[
     CHECK(s.error_message() == "etcdserver: no leader");
   }
   {
-    WatchClient plain(c->endpoint(0));
-    plain.Create("k", 0, /*prev_kv=*/false);
-    etcdserverpb::WatchResponse created = plain.Next();
+    auto stub = etcdserverpb::Watch::NewStub(kvtest::MakeChannel(c->endpoint(0)));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(kvtest::DeadlineIn(milliseconds(15000)));
+    auto stream = stub->Watch(&ctx);
+    etcdserverpb::WatchRequest req;
+    req.mutable_create_request()->set_key("k");
+    REQUIRE(stream->Write(req));
+    etcdserverpb::WatchResponse created;
+    REQUIRE(stream->Read(&created));
     CHECK(created.created());
+
+    // SIGTERM: the member finishes its open watch streams itself (they never end otherwise).
+    const kvtest::ExitStatus exit = c->Stop(0);
+    CHECK(exit.ExitedWith(0));
+    etcdserverpb::WatchResponse resp;
+    CHECK_FALSE(stream->Read(&resp));
+    grpc::Status s = stream->Finish();
+    CHECK(s.error_code() == grpc::StatusCode::UNAVAILABLE);
+    CHECK(s.error_message() == "etcdserver: server stopped");
   }
 }
