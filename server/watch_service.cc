@@ -40,7 +40,7 @@ class WatchReactor final : public grpc::ServerBidiReactor<WatchRequest, WatchRes
       return;
     }
     std::lock_guard<std::mutex> lk(mu_);
-    StartRead(&request_);
+    if (!finished_) StartRead(&request_);  // WatchService::Stop may have closed it meanwhile
   }
 
   void OnReadDone(bool ok) override {
