@@ -163,7 +163,7 @@ const std::vector<FlagSpec>& Flags() {
       {"experimental-peer-skip-client-san-verification", Kind::kBool, "false", kExperimental, "",
        false},
       {"experimental-watch-progress-notify-interval", Kind::kDuration, "10m", kExperimental, "",
-       false},
+       true},
       {"experimental-warning-apply-duration", Kind::kDuration, "100ms", kExperimental, "", false},
 
       {"force-new-cluster", Kind::kBool, "false", kUnsafe, "", false},
@@ -906,6 +906,16 @@ Status ParseConfig(std::span<const std::string> args, std::span<const std::strin
   c.snapshot_count = Uint(value("snapshot-count"));
   c.heartbeat_interval_ms = Uint(value("heartbeat-interval"));
   c.election_timeout_ms = Uint(value("election-timeout"));
+  {
+    double progress_ns = 0;
+    const std::string& progress = value("experimental-watch-progress-notify-interval");
+    SERVER_CHECK(ParseGoDuration(progress, &progress_ns), "value '%s' was validated as a duration",
+                 progress.c_str());
+    if (progress_ns < 1e6) {
+      return VerifyError("--experimental-watch-progress-notify-interval must be at least 1ms");
+    }
+    c.watch_progress_notify_interval_ms = static_cast<uint64_t>(progress_ns / 1e6);
+  }
   c.listen_peer_urls = Urls(value("listen-peer-urls"));
   c.listen_client_urls = Urls(value("listen-client-urls"));
   c.listen_metrics_urls = Urls(value("listen-metrics-urls"));

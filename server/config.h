@@ -89,6 +89,9 @@ struct Config {
   int64_t quota_backend_bytes = 0;       // as given; see BackendQuotaBytes()
   uint64_t max_txn_ops = 128;
   uint64_t max_request_bytes = 1572864;
+  // --experimental-watch-progress-notify-interval: how often progress_notify watchers that got
+  // no events hear the current revision.
+  uint64_t watch_progress_notify_interval_ms = 10 * 60 * 1000;
 
   // Clustering.
   std::vector<Url> initial_advertise_peer_urls;

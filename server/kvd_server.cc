@@ -56,6 +56,10 @@ Status KvdServer::Start() {
   maintenance_ = std::make_unique<MaintenanceService>(node_.get());
   cluster_ = std::make_unique<ClusterService>(node_.get());
   lease_ = std::make_unique<LeaseService>(node_.get());
+  WatchServiceOptions wo;
+  wo.progress_interval = std::chrono::milliseconds(config_.watch_progress_notify_interval_ms);
+  wo.watchers_gauge = &etcd_metrics_->mvcc_watcher_total;
+  watch_ = std::make_unique<WatchService>(node_.get(), wo);
   auth_ = std::make_unique<AuthService>();
   {
     grpc::ServerBuilder b;
@@ -66,6 +70,7 @@ Status KvdServer::Start() {
     b.RegisterService(maintenance_.get());
     b.RegisterService(cluster_.get());
     b.RegisterService(lease_.get());
+    b.RegisterService(watch_.get());
     b.RegisterService(auth_.get());
     // etcd: max receive = --max-request-bytes + 512 KiB (gRPC overhead); max send unlimited.
     b.SetMaxReceiveMessageSize(static_cast<int>(config_.max_request_bytes + 512 * 1024));
@@ -110,6 +115,8 @@ void KvdServer::Stop() {
   // The node first: it fails every waiting request, so each client reactor finishes and the
   // client server's shutdown does not wait on them.
   if (node_) node_->Stop();
+  // Watch streams never end by themselves: finish them so the shutdown need not cancel them.
+  if (watch_) watch_->Stop();
   const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(1);
   if (client_server_) client_server_->Shutdown(deadline);
   if (peer_server_) peer_server_->Shutdown(deadline);

@@ -1,6 +1,6 @@
 // server::KvdServer: one running kvd member: the Node (raft thread + store), the peer gRPC
-// listener (kvdpb.Peer), the client gRPC listener (etcdserverpb KV, Maintenance, Cluster, Lease)
-// and the optional plain-HTTP metrics listener (--listen-metrics-urls).
+// listener (kvdpb.Peer), the client gRPC listener (etcdserverpb KV, Watch, Maintenance, Cluster,
+// Lease, Auth) and the optional plain-HTTP metrics listener (--listen-metrics-urls).
 //
 // Thread-safety: Start and Stop from one owner thread.
 #pragma once
@@ -16,6 +16,7 @@
 #include "server/node.h"
 #include "server/services.h"
 #include "server/status.h"
+#include "server/watch_service.h"
 
 namespace server {
 
@@ -43,6 +44,7 @@ class KvdServer {
   std::unique_ptr<MaintenanceService> maintenance_;
   std::unique_ptr<ClusterService> cluster_;
   std::unique_ptr<LeaseService> lease_;
+  std::unique_ptr<WatchService> watch_;
   std::unique_ptr<AuthService> auth_;
   std::unique_ptr<grpc::Server> peer_server_;
   std::unique_ptr<grpc::Server> client_server_;

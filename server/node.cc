@@ -124,6 +124,17 @@ Status Node::OpenImpl() {
   opts.quota_backend_bytes = quota ? static_cast<int64_t>(*quota) : INT64_MAX;
   kvstore::Status ks = kvstore::MvccStore::OpenDir(member_dir + "/kv", opts, &engine_, &store_);
   if (!ks.ok()) return Status(1, "cannot open the store: " + ks.message());
+  {
+    kvstore::WatchOptions wo;
+    wo.header_filler = [this](etcdserverpb::ResponseHeader* h) {
+      h->set_cluster_id(cluster_id_);
+      h->set_member_id(config_.member_id);
+      h->set_raft_term(term_.load());
+    };
+    // Before any entry is applied, so that the watch side observes every revision.
+    watchable_ = std::make_unique<kvstore::WatchableStore>(store_.get(), std::move(wo));
+    store_->SetObserver(watchable_.get());
+  }
 
   // The raft log lives in its own column family of the store's Engine: one RocksDB, one WAL.
   if (!config_.wal_dir.empty()) {
@@ -529,6 +540,10 @@ void Node::HandleEvent(Event& ev) {
         kvstore::Status s = store_->RestoreCheckpointFile(ev.path);
         ok = s.ok();
         if (!ok) KVD_LOG("restoring snapshot checkpoint failed: %s", s.message().c_str());
+        // The restore skipped revisions without OnRevision (even a failed one may have replaced
+        // part of the store): live watchers catch up from the new history (or are canceled by
+        // its compaction).
+        watchable_->OnHistoryReplaced();
         if (ok) {
           KVD_LOG("restored store checkpoint (applied index %llu) for snapshot at %llu",
                   static_cast<unsigned long long>(store_->AppliedIndex()),

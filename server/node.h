@@ -31,6 +31,7 @@
 
 #include "kvstore/mvcc_store.h"
 #include "kvstore/raft_log_store.h"
+#include "kvstore/watchable_store.h"
 #include "proto/kvd_internal.pb.h"
 #include "proto/kvd_peer.grpc.pb.h"
 #include "proto/kvd_peer.pb.h"
@@ -169,6 +170,10 @@ class Node {
 
   // ---- queries (any thread) ----
   kvstore::MvccStore& store() { return *store_; }
+  // The store's watch side: registered as its HistoryObserver before anything is applied and
+  // told OnHistoryReplaced after a snapshot restore (both on the raft thread). Response headers
+  // of its streams get this member's cluster_id, member_id and raft_term.
+  kvstore::WatchableStore& watchable() { return *watchable_; }
   const Config& config() const { return config_; }
   uint64_t member_id() const { return config_.member_id; }
   uint64_t cluster_id() const { return cluster_id_; }
@@ -235,6 +240,8 @@ class Node {
   uint64_t cluster_id_ = 0;
   std::unique_ptr<kvstore::Engine> engine_;
   std::unique_ptr<kvstore::MvccStore> store_;
+  // Declared after store_: destroyed first (the store only calls it from the raft thread).
+  std::unique_ptr<kvstore::WatchableStore> watchable_;
   std::unique_ptr<kvstore::RaftLogStore> log_;  // in the same Engine as the store
   std::unique_ptr<raft::RawNode> raft_;
   std::unique_ptr<Transport> transport_;

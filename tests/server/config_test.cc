@@ -540,3 +540,17 @@ TEST_CASE("Describe lists the effective configuration", "[config]") {
   CHECK(text.find("election-timeout-ticks: 10\n") != std::string::npos);
   CHECK(text.find("ignored flag: --cert-file=x.pem\n") != std::string::npos);
 }
+
+TEST_CASE("--experimental-watch-progress-notify-interval is implemented", "[config]") {
+  // Goal: the watch progress interval defaults to etcd's 10 min, takes Go durations, is not
+  // reported as ignored, and refuses a zero interval.
+  Config d;
+  REQUIRE(Parse({"kvd"}, &d).ok());
+  CHECK(d.watch_progress_notify_interval_ms == 600000);
+  Config c;
+  REQUIRE(Parse(Args({"--experimental-watch-progress-notify-interval=200ms"}), &c).ok());
+  CHECK(c.watch_progress_notify_interval_ms == 200);
+  CHECK(c.ignored_flags.empty());
+  Config e;
+  CHECK_FALSE(Parse(Args({"--experimental-watch-progress-notify-interval=0"}), &e).ok());
+}

@@ -1,0 +1,91 @@
+// server::WatchService: the etcd v3 Watch RPC (etcdserverpb.Watch/Watch) as a thin pump over the
+// member's kvstore::WatchableStore, which implements every watch rule (ids, created-first,
+// filters, prev_kv, progress, compaction cancel, fragmenting, bounded queues). See docs/watch.md.
+//
+//   gRPC thread (read done)   -> WatchStream::HandleRequest
+//   notify (apply / gRPC / worker thread) or write done -> WatchStream::Poll -> StartWrite
+//   worker thread (one, owned here) -> SyncStep every kSyncPeriod, ProgressTick every interval
+//
+// No thread per stream and no blocking on gRPC threads: a stream has at most one write in
+// flight (a mutex and a flag decide who may call StartWrite), and the WatchableStore bounds every
+// queue. Like etcd, a client half-close does not end the stream; it ends when the client cancels
+// (or the server shuts down), and then its watchers are removed.
+//
+// Thread-safety: the service is called by gRPC from any thread. Stop() from the owner thread.
+// The Node (and its WatchableStore) must outlive the gRPC server that serves this service.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <mutex>
+#include <thread>
+#include <unordered_set>
+
+#include "proto/rpc.grpc.pb.h"
+#include "server/metrics.h"
+#include "server/node.h"
+
+namespace server {
+
+struct WatchServiceOptions {
+  // How often the worker catches unsynced watchers up (etcd: 100 ms).
+  std::chrono::milliseconds sync_period{100};
+  // Events (work units, see WatchableStore::SyncStep) per catch-up step; bounds how long one
+  // step holds the store lock and so delays the apply thread.
+  size_t sync_events_per_step = 4096;
+  // etcd's --experimental-watch-progress-notify-interval (default 10 min); KvdServer passes the
+  // flag's value (Config::watch_progress_notify_interval_ms).
+  std::chrono::milliseconds progress_interval{std::chrono::minutes(10)};
+  // Responses taken from a stream's queue per Poll (they are then written one by one). Polled
+  // responses no longer count against the stream's bounded queue, so 1 keeps that bound exact;
+  // a write costs far more than the Poll.
+  size_t poll_batch_max = 1;
+  // etcd_debugging_mvcc_watcher_total, set by the worker every sync period (may be null; must
+  // outlive the service).
+  Gauge* watchers_gauge = nullptr;
+};
+
+class WatchService final : public etcdserverpb::Watch::CallbackService {
+ public:
+  // Starts the worker thread. `node` must outlive the service.
+  WatchService(Node* node, WatchServiceOptions options);
+  ~WatchService() override;  // Stop()s
+  WatchService(const WatchService&) = delete;
+  WatchService& operator=(const WatchService&) = delete;
+
+  grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>* Watch(
+      grpc::CallbackServerContext* ctx) override;
+
+  // Finishes every open stream (and any stream opened later) with Unavailable "etcdserver:
+  // server stopped", so that the gRPC server's shutdown does not wait for its deadline on
+  // streams that never end by themselves, then joins the worker thread. Idempotent.
+  void Stop();
+
+  // For the stream reactors: (un)registers a live stream. Register returns false once stopping.
+  class Stream {
+   public:
+    virtual void Close(const grpc::Status& status) = 0;
+
+   protected:
+    ~Stream() = default;
+  };
+  [[nodiscard]] bool Register(Stream* stream);
+  void Unregister(Stream* stream);
+
+ private:
+  void Work();
+
+  Node* node_;
+  const WatchServiceOptions options_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread worker_;
+
+  std::mutex streams_mu_;  // lock order: streams_mu_, then a reactor's own mutex
+  bool closing_ = false;
+  std::unordered_set<Stream*> streams_;
+};
+
+}  // namespace server
