@@ -541,7 +541,7 @@ TEST_CASE("Describe lists the effective configuration", "[config]") {
   CHECK(text.find("ignored flag: --cert-file=x.pem\n") != std::string::npos);
 }
 
-TEST_CASE("--experimental-watch-progress-notify-interval is implemented", "[config]") {
+TEST_CASE("flag --experimental-watch-progress-notify-interval is implemented", "[config]") {
   // Goal: the watch progress interval defaults to etcd's 10 min, takes Go durations, is not
   // reported as ignored, and refuses a zero interval.
   Config d;
