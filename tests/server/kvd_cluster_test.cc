@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "proto/rpc.grpc.pb.h"
+#include "tests/server/kvd_test_util.h"
 #include "tests/support/cluster.h"
 #include "tests/support/etcd_grpc.h"
 #include "tests/support/log_tail.h"
@@ -27,15 +28,7 @@ namespace {
 
 using std::chrono::milliseconds;
 
-kvtest::ClusterOptions KvdOptions(std::size_t members) {
-  kvtest::ClusterOptions o;
-  o.binary = KVD_BINARY;
-  o.member_count = members;
-  o.heartbeat_interval_ms = 50;
-  o.election_timeout_ms = 500;
-  o.ready_timeout = milliseconds(30000);
-  return o;
-}
+using kvdtest::KvdOptions;
 
 grpc::Status Put(const std::string& ep, const std::string& k, const std::string& v,
                  milliseconds timeout = milliseconds(5000)) {
