@@ -27,13 +27,19 @@ EtcdLikeCluster::EtcdLikeCluster(ClusterOptions options, ReadyProbe probe)
     throw SupportError("EtcdLikeCluster: server binary " + options_.binary.string() +
                        " does not exist");
   }
+  const bool fixed_peer_ports = !options_.peer_ports.empty();
+  if (fixed_peer_ports && (options_.peer_ports.size() != options_.member_count ||
+                           options_.advertised_peer_ports.size() != options_.member_count)) {
+    throw SupportError("EtcdLikeCluster: peer_ports and advertised_peer_ports need one per member");
+  }
   const auto ports = PickFreePorts(2 * options_.member_count);
   members_.resize(options_.member_count);
   for (std::size_t i = 0; i < members_.size(); ++i) {
     Member& m = members_[i];
     m.name = "m" + std::to_string(i);
     m.client_port = ports[2 * i];
-    m.peer_port = ports[2 * i + 1];
+    m.peer_port = fixed_peer_ports ? options_.peer_ports[i] : ports[2 * i + 1];
+    m.advertised_peer_port = fixed_peer_ports ? options_.advertised_peer_ports[i] : m.peer_port;
     m.endpoint = "127.0.0.1:" + std::to_string(m.client_port);
   }
   for (std::size_t i = 0; i < members_.size(); ++i) Spawn(i);
@@ -65,6 +71,10 @@ std::string EtcdLikeCluster::peer_url(std::size_t i) const {
   return "http://127.0.0.1:" + std::to_string(At(i).peer_port);
 }
 
+std::string EtcdLikeCluster::advertised_peer_url(std::size_t i) const {
+  return "http://127.0.0.1:" + std::to_string(At(i).advertised_peer_port);
+}
+
 const std::string& EtcdLikeCluster::name(std::size_t i) const { return At(i).name; }
 
 std::filesystem::path EtcdLikeCluster::data_dir(std::size_t i) const {
@@ -79,7 +89,7 @@ std::vector<std::string> EtcdLikeCluster::Args(std::size_t i) const {
   std::string initial_cluster;
   for (std::size_t j = 0; j < members_.size(); ++j) {
     if (j > 0) initial_cluster += ",";
-    initial_cluster += members_[j].name + "=" + peer_url(j);
+    initial_cluster += members_[j].name + "=" + advertised_peer_url(j);
   }
   std::vector<std::string> args = {
       options_.binary.string(),
@@ -88,7 +98,7 @@ std::vector<std::string> EtcdLikeCluster::Args(std::size_t i) const {
       "--listen-client-urls=" + client_url(i),
       "--advertise-client-urls=" + client_url(i),
       "--listen-peer-urls=" + peer_url(i),
-      "--initial-advertise-peer-urls=" + peer_url(i),
+      "--initial-advertise-peer-urls=" + advertised_peer_url(i),
       "--initial-cluster=" + initial_cluster,
       "--initial-cluster-state=new",
       "--initial-cluster-token=" + options_.cluster_token,

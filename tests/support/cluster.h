@@ -32,6 +32,12 @@ struct ClusterOptions {
   std::vector<std::string> extra_args;
   // Set in every member's environment (inherited ETCD_* and ETCDCTL_* variables are dropped).
   std::vector<std::pair<std::string, std::string>> env;
+  // Optional, for a proxy in front of each member's peer port (tests/robustness): if not
+  // empty (member_count entries each), member i listens for peers on peer_ports[i] and
+  // advertises 127.0.0.1:advertised_peer_ports[i] (--initial-advertise-peer-urls and
+  // --initial-cluster), so every peer reaches it through whatever listens there.
+  std::vector<std::uint16_t> peer_ports;
+  std::vector<std::uint16_t> advertised_peer_ports;
 };
 
 // Returns true when the member serving `endpoint` ("127.0.0.1:port") is ready; fills `why`
@@ -58,6 +64,8 @@ class EtcdLikeCluster {
   std::vector<std::string> endpoints() const;
   std::string client_url(std::size_t i) const;
   std::string peer_url(std::size_t i) const;
+  // The peer URL the others use to reach member i (peer_url(i) unless advertised_peer_ports).
+  std::string advertised_peer_url(std::size_t i) const;
   const std::string& name(std::size_t i) const;
   std::filesystem::path data_dir(std::size_t i) const;
   std::filesystem::path log_path(std::size_t i) const;
@@ -85,6 +93,7 @@ class EtcdLikeCluster {
     std::string name;
     std::uint16_t client_port = 0;
     std::uint16_t peer_port = 0;
+    std::uint16_t advertised_peer_port = 0;
     std::string endpoint;
     std::unique_ptr<Process> process;
   };

@@ -1,0 +1,70 @@
+// The robustness harness: a real kvd cluster behind fault-injecting peer proxies, a
+// concurrent client workload through the etcd v3 gRPC API that records every operation, watch
+// streams that reconnect and resume, and a fault scheduler driven by a seed. At the end it
+// heals everything, reads every key, waits for the watchers to sync, compares HashKV on all
+// members and runs the checkers (checkers.h) on the recorded history.
+//
+// Threads: the caller's thread owns the cluster (spawns, kills, restarts: kvtest::Process
+// wants its spawner to outlive the child) and runs the fault scheduler; one thread per client
+// and per watcher; one per peer proxy.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "tests/robustness/checkers.h"
+
+namespace kv::robustness {
+
+enum class FaultKind {
+  kKill,        // kill -9 (the leader more often), then restart on the same data dir
+  kPause,       // SIGSTOP, then SIGCONT
+  kMoveLeader,  // Maintenance/MoveLeader to a random follower
+  kPartition,   // one member isolated (drop or blackhole), the leader more often
+  kAsymmetric,  // one direction of one link blackholed
+  kCompact,     // physical compaction behind the audit watcher, while a slow one lags
+};
+
+std::string ToString(FaultKind kind);
+std::vector<FaultKind> AllFaults();
+
+struct HarnessOptions {
+  std::filesystem::path kvd_binary;
+  std::uint64_t seed = 1;
+  std::chrono::milliseconds workload_duration{30000};
+  std::size_t members = 3;
+  std::size_t clients = 4;
+  std::size_t keys = 12;
+  std::vector<FaultKind> faults = AllFaults();
+  // Pause between two faults: uniform in [min, max].
+  std::chrono::milliseconds fault_gap_min{500};
+  std::chrono::milliseconds fault_gap_max{2500};
+  // Where a failing run keeps its history, logs, summary and seed ("": $TMPDIR or /tmp).
+  std::filesystem::path artifacts_root;
+  // Keep the artifacts even when the run passes.
+  bool keep_always = false;
+};
+
+struct HarnessResult {
+  bool passed = false;
+  Report report;
+  std::map<std::string, std::size_t> faults;  // injected, by kind
+  std::size_t ops_ok = 0;
+  std::size_t ops_unknown = 0;
+  std::string error;          // harness failure (cluster did not recover, ...), "" if none
+  std::string artifacts_dir;  // set when artifacts were kept
+  std::string Summary() const;
+};
+
+// Runs one seeded round. Never throws for a failure of kvd: that is reported in the result.
+HarnessResult RunRound(const HarnessOptions& options);
+
+// Re-runs the checkers on a saved history (the replay of a failed run's verdict).
+Report CheckSavedHistory(const std::filesystem::path& history_json);
+
+}  // namespace kv::robustness
