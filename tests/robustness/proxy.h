@@ -3,8 +3,8 @@
 // port as their peer URL; every connection a member opens to a peer's proxy carries that
 // member's raft messages to the peer (kvd's transport: one client stream per sender), so a
 // link "from -> to" is the set of connections that member `from` opened into `to`'s proxy.
-// The proxy learns which member opened a connection from the kernel: the socket's inode in
-// /proc/net/tcp{,6}, then which member process holds it (/proc/<pid>/fd).
+// The proxy learns which member opened a connection from the kernel: the socket's inode
+// (NETLINK_SOCK_DIAG, as `ss` does), then which member process holds it (/proc/<pid>/fd).
 #pragma once
 
 #include <sys/types.h>
@@ -32,7 +32,8 @@ enum class LinkFault {
 using PidOf = std::function<pid_t(std::size_t member)>;
 
 // The member (index) whose process holds the 127.0.0.1 TCP socket with local port
-// `local_port` connected to remote port `remote_port`, or -1. Reads /proc; thread-safe.
+// `local_port` connected to remote port `remote_port`, or -1. Asks the kernel (sock_diag)
+// and reads /proc/<pid>/fd; thread-safe.
 int FindSocketOwner(std::uint16_t local_port, std::uint16_t remote_port, std::size_t members,
                     const PidOf& pid_of);
 
