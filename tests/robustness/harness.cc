@@ -845,6 +845,10 @@ HarnessResult Round::Run() {
   }
   result.report = CheckHistory(std::move(h));
   result.faults = faults_;
+  if (network_) {
+    result.peer_connections = network_->connections_accepted();
+    result.peer_connections_unidentified = network_->unidentified_connections();
+  }
   result.passed = result.error.empty() && result.report.Passed();
   if (!result.passed || options_.keep_always) KeepArtifacts(result);
   return result;
@@ -880,7 +884,8 @@ std::string HarnessResult::Summary() const {
   out << (passed ? "PASS" : "FAIL") << ": " << ops_ok << " ops ok, " << ops_unknown
       << " unknown; faults:";
   for (const auto& [kind, n] : faults) out << " " << kind << "=" << n;
-  out << "\n";
+  out << "; peer connections " << peer_connections << " (" << peer_connections_unidentified
+      << " unidentified)\n";
   if (!error.empty()) out << "harness error: " << error << "\n";
   out << report.Summary();
   if (!artifacts_dir.empty()) out << "artifacts: " << artifacts_dir << "\n";

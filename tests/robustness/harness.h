@@ -56,6 +56,10 @@ struct HarnessResult {
   std::map<std::string, std::size_t> faults;  // injected, by kind
   std::size_t ops_ok = 0;
   std::size_t ops_unknown = 0;
+  // Peer connections through the proxies, and those whose opener was not identified (links
+  // faults never apply to them: a high share means the partitions did not bite).
+  std::uint64_t peer_connections = 0;
+  std::uint64_t peer_connections_unidentified = 0;
   std::string error;          // harness failure (cluster did not recover, ...), "" if none
   std::string artifacts_dir;  // set when artifacts were kept
   std::string Summary() const;
