@@ -365,6 +365,28 @@ TEST_CASE("a wrong prev_kv is rejected", "[robustness]") {
   CHECK(Has(CheckHistory(created), "watch-prev-kv"));
 }
 
+TEST_CASE("a prev_kv omitted after a compaction is accepted, and only then", "[robustness]") {
+  // Goal: like etcd, an event delivered after a compaction that covers its previous revision
+  // may lack prev_kv; without such a compaction, or if it came after delivery, it may not.
+  History h = ValidHistory();
+  auto& ev = h.watches[0].segments[0].events[2];  // a2@4, prev a1@2
+  ev.has_prev = false;
+  ev.received_ns = 100;
+  CHECK(Has(CheckHistory(h), "watch-prev-kv"));
+  h.compactions = {Compaction{4, 150}};  // after delivery
+  CHECK(Has(CheckHistory(h), "watch-prev-kv"));
+  h.compactions = {Compaction{3, 50}};  // before, but revision 3 is still readable
+  CHECK(Has(CheckHistory(h), "watch-prev-kv"));
+  h.compactions = {Compaction{4, 50}};
+  const Report r = CheckHistory(h);
+  INFO(r.Summary());
+  CHECK(r.Passed());
+  // A wrong prev_kv (not a missing one) stays wrong whatever was compacted.
+  ev.has_prev = true;
+  ev.prev_kv = KeyValue{"a", "zz", 2, 2, 1, 0};
+  CHECK(Has(CheckHistory(h), "watch-prev-kv"));
+}
+
 TEST_CASE("a revision split over two watch responses is rejected", "[robustness]") {
   // Goal: one revision's events (a txn, or a lease revoke deleting two keys) arrive together.
   History h;
@@ -445,6 +467,7 @@ TEST_CASE("a history survives its JSON round trip", "[robustness]") {
   History h = ValidHistory();
   h.seed = 42;
   h.ops.push_back(UnknownPut(3, "b", "b-ghost", 55));
+  h.watches[0].segments[0].events[1].received_ns = 77;
   const History back = FromJson(ToJson(h));
   CHECK(back.seed == 42);
   REQUIRE(back.ops.size() == h.ops.size());
@@ -453,6 +476,7 @@ TEST_CASE("a history survives its JSON round trip", "[robustness]") {
   REQUIRE(back.watches.size() == 1);
   CHECK(back.watches[0].range_end == std::string(1, '\0'));
   CHECK(back.watches[0].segments[0].events[3].has_prev);
+  CHECK(back.watches[0].segments[0].events[1].received_ns == 77);
   CHECK(ToJson(back) == ToJson(h));
   CHECK_THROWS(FromJson("{\"seed\": 1}"));
 }

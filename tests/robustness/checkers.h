@@ -52,7 +52,9 @@ struct WatchCheckResult {
 //    produced it (key, revision);
 //  * watch-phantom: an event no operation explains (a value nobody wrote, a failed cas's
 //    value, a delete of a key no delete or lease covers);
-//  * watch-prev-kv: prev_kv differs from the key's previous state.
+//  * watch-prev-kv: prev_kv differs from the key's previous state (a missing prev_kv is
+//    accepted when a compaction to at least the event's revision was issued before the
+//    event arrived: etcd then omits it too).
 WatchCheckResult CheckWatches(const History& h);
 
 // Every acknowledged write is present at the end or overwritten by a later change: for each

@@ -369,6 +369,7 @@ class Watcher {
     std::int64_t response_index = 0;
     bool created = false;
     while (stream->Read(&resp)) {
+      const std::int64_t received_ns = NowNs();
       created = created || resp.created();
       if (resp.compact_revision() > 0) {
         seg->compact_revision = resp.compact_revision();
@@ -387,6 +388,7 @@ class Watcher {
                                p.mod_revision(), p.version(), p.lease()};
         }
         e.response_index = response_index;
+        e.received_ns = received_ns;
         seg->events.push_back(std::move(e));
       }
       ++response_index;
@@ -455,6 +457,7 @@ class Round {
   std::map<std::string, std::size_t> faults_;
   std::vector<Op> end_ops_;
   std::vector<MemberHash> hashes_;
+  std::vector<Compaction> compactions_;
   std::mutex log_mu_;
   std::ostringstream log_;
 };
@@ -606,6 +609,7 @@ void Round::InjectFault(FaultKind kind) {
       const std::int64_t rev =
           std::min(shared_.audit_revision.load(), shared_.latest_revision.load()) - 5;
       if (rev <= 1) break;
+      compactions_.push_back(Compaction{rev, NowNs()});
       pb::CompactionRequest req;
       req.set_revision(rev);
       req.set_physical(true);
@@ -747,6 +751,7 @@ void Round::KeepArtifacts(HarnessResult& result) {
   h.ops.insert(h.ops.end(), end_ops_.begin(), end_ops_.end());
   for (auto& w : watchers_) h.watches.push_back(w->stream());
   h.hashes = hashes_;
+  h.compactions = compactions_;
   std::ofstream(dir / "history.json") << ToJson(h);
   std::ofstream(dir / "summary.txt") << result.Summary();
   std::ofstream(dir / "schedule.log") << log_.str();
@@ -836,6 +841,7 @@ HarnessResult Round::Run() {
     }
   }
   h.hashes = hashes_;
+  h.compactions = compactions_;
   for (const Op& op : h.ops) {
     if (op.outcome == Outcome::kOk) {
       ++result.ops_ok;

@@ -150,7 +150,8 @@ std::string ToJson(const History& h) {
       for (const WatchEvent& e : s.events) {
         json je{{"type", e.type == EventType::kPut ? "put" : "delete"},
                 {"kv", KvToJson(e.kv)},
-                {"response_index", e.response_index}};
+                {"response_index", e.response_index},
+                {"received_ns", e.received_ns}};
         if (e.has_prev) je["prev_kv"] = KvToJson(e.prev_kv);
         events.push_back(std::move(je));
       }
@@ -172,8 +173,16 @@ std::string ToJson(const History& h) {
                           {"hash", m.hash},
                           {"compact_revision", m.compact_revision}});
   }
+  json compactions = json::array();
+  for (const Compaction& c : h.compactions) {
+    compactions.push_back(json{{"revision", c.revision}, {"call_ns", c.call_ns}});
+  }
   // Keys and values are ASCII in our workload except range_end "\0", which JSON escapes.
-  json root{{"seed", h.seed}, {"ops", ops}, {"watches", watches}, {"hashes", hashes}};
+  json root{{"seed", h.seed},
+            {"ops", ops},
+            {"watches", watches},
+            {"hashes", hashes},
+            {"compactions", compactions}};
   return root.dump(1);
 }
 
@@ -221,6 +230,7 @@ History FromJson(const std::string& text) {
           e.type = je.at("type").get<std::string>() == "put" ? EventType::kPut : EventType::kDelete;
           e.kv = KvFromJson(je.at("kv"));
           e.response_index = je.at("response_index").get<std::int64_t>();
+          e.received_ns = je.value("received_ns", std::int64_t{0});
           if (je.contains("prev_kv")) {
             e.has_prev = true;
             e.prev_kv = KvFromJson(je.at("prev_kv"));
@@ -238,6 +248,12 @@ History FromJson(const std::string& text) {
       m.hash = jm.at("hash").get<std::uint32_t>();
       m.compact_revision = jm.at("compact_revision").get<std::int64_t>();
       h.hashes.push_back(std::move(m));
+    }
+    if (root.contains("compactions")) {
+      for (const json& jc : root.at("compactions")) {
+        h.compactions.push_back(Compaction{jc.at("revision").get<std::int64_t>(),
+                                           jc.at("call_ns").get<std::int64_t>()});
+      }
     }
   } catch (const json::exception& e) {
     throw std::runtime_error(std::string("history JSON: ") + e.what());

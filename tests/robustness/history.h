@@ -79,6 +79,7 @@ struct WatchEvent {
   bool has_prev = false;
   KeyValue prev_kv;                 // valid when has_prev
   std::int64_t response_index = 0;  // which WatchResponse of the stream carried it
+  std::int64_t received_ns = 0;     // when the client received it (same clock as Op)
 };
 
 // One connection of a watch stream: created at `start_revision`, ended by a disconnect,
@@ -104,6 +105,14 @@ struct WatchStream {
   bool Covers(const std::string& k) const;
 };
 
+// A Compact request the harness issued (whether or not it succeeded): after it, events
+// delivered late may lack prev_kv, as in etcd, whose watch server reads prev_kv at
+// mod_revision - 1 when it sends the event and omits it if that revision is compacted.
+struct Compaction {
+  std::int64_t revision = 0;
+  std::int64_t call_ns = 0;
+};
+
 // A member's HashKV answer at the end of a run.
 struct MemberHash {
   std::string member;
@@ -123,6 +132,7 @@ struct History {
   std::vector<Op> ops;
   std::vector<WatchStream> watches;
   std::vector<MemberHash> hashes;
+  std::vector<Compaction> compactions;
   std::uint64_t seed = 0;  // the fault/workload seed that produced it (for the replay hint)
 };
 

@@ -137,7 +137,11 @@ struct Connection {
   int client = -1;  // the member that connected to the proxy
   int server = -1;  // the proxied member
   int from = -1;    // index of the connecting member, -1 if unknown
-  std::string up;   // client -> server bytes not yet written
+  std::uint16_t client_port = 0;
+  // Identification is retried on every poll round while the opener is unknown (a member
+  // connects before the harness publishes its new pid), at most this many times.
+  int identify_attempts_left = 0;
+  std::string up;  // client -> server bytes not yet written
   std::string down;
 
   void Close() {
@@ -250,6 +254,10 @@ void PeerNetwork::Run(std::size_t index) {
     std::vector<std::size_t> polled;  // index into conns for fds[1 + 2k], fds[2 + 2k]
     for (std::size_t c = 0; c < conns.size(); ++c) {
       Connection& conn = conns[c];
+      if (conn.from < 0 && conn.identify_attempts_left > 0) {
+        conn.from = FindSocketOwner(conn.client_port, p.listen_port, proxies_.size(), pid_of_);
+        if (conn.from < 0 && --conn.identify_attempts_left == 0) unidentified_.fetch_add(1);
+      }
       const LinkFault fault =
           conn.from >= 0 ? link(static_cast<std::size_t>(conn.from), index) : LinkFault::kNone;
       if (fault == LinkFault::kDrop) {
@@ -290,13 +298,10 @@ void PeerNetwork::Run(std::size_t index) {
           accepted_.fetch_add(1);
           Connection conn;
           conn.client = client;
-          const std::uint16_t client_port = LocalPort(client, /*peer=*/true);
-          // The opener's socket may not be visible in /proc for a moment; a few short tries.
-          for (int attempt = 0; attempt < 3 && conn.from < 0; ++attempt) {
-            conn.from = FindSocketOwner(client_port, p.listen_port, proxies_.size(), pid_of_);
-            if (conn.from < 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-          }
-          if (conn.from < 0) unidentified_.fetch_add(1);
+          conn.client_port = LocalPort(client, /*peer=*/true);
+          conn.from = FindSocketOwner(conn.client_port, p.listen_port, proxies_.size(), pid_of_);
+          // Retried for up to ~10 s of poll rounds (kPollMs each, or less when busy).
+          conn.identify_attempts_left = conn.from < 0 ? 500 : 0;
           const LinkFault fault =
               conn.from >= 0 ? link(static_cast<std::size_t>(conn.from), index) : LinkFault::kNone;
           if (fault == LinkFault::kDrop) {

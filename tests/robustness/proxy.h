@@ -64,7 +64,8 @@ class PeerNetwork {
   void Heal();
   LinkFault link(std::size_t from, std::size_t to) const;
 
-  // Connections whose opener could not be identified (they are never faulted).
+  // Connections whose opener could not be identified within ~10 s (they are never faulted;
+  // until identified, a connection is not faulted either).
   std::uint64_t unidentified_connections() const { return unidentified_.load(); }
   std::uint64_t connections_accepted() const { return accepted_.load(); }
 
