@@ -38,6 +38,8 @@ constexpr milliseconds kWatchSegmentMax{8000};
 constexpr milliseconds kEndPhaseTimeout{90000};
 // Operations one client records per round at most (then it stops issuing).
 constexpr std::size_t kOpsPerClientMax = 200000;
+// Events one watcher records per round at most (then it stops, and the round reports it).
+constexpr std::size_t kEventsPerWatcherMax = 2000000;
 constexpr std::int64_t kLeaseTtlSeconds = 2;
 constexpr std::size_t kLeaseKeysPerClient = 2;
 const std::string kSentinelKey = "~sentinel";
@@ -316,7 +318,7 @@ class Watcher {
     std::size_t member = Pick(shared_.endpoints.size());
     // Bounded: each segment is bounded by its deadline, and the loop by the stop flag, which
     // the harness sets after the end-phase timeout at the latest.
-    while (!shared_.stop_watchers.load()) {
+    while (!shared_.stop_watchers.load() && !overflowed_.load()) {
       const std::int64_t target = shared_.sync_target.load();
       if (target > 0 && last_ >= target) {
         stream_.synced_through_revision = target;
@@ -341,6 +343,7 @@ class Watcher {
   // Valid once the thread has been joined.
   WatchStream& stream() { return stream_; }
   bool synced() const { return synced_.load(); }
+  bool overflowed() const { return overflowed_.load(); }
 
  private:
   double Uniform() { return std::uniform_real_distribution<double>(0, 1)(rng_); }
@@ -392,6 +395,11 @@ class Watcher {
         seg->events.push_back(std::move(e));
       }
       ++response_index;
+      events_ += static_cast<std::size_t>(resp.events_size());
+      if (events_ >= kEventsPerWatcherMax) {
+        overflowed_.store(true);
+        break;
+      }
       if (!seg->events.empty()) {
         const std::int64_t last = seg->events.back().kv.mod_revision;
         if (role_ == WatcherRole::kAudit) shared_.audit_revision.store(last);
@@ -412,7 +420,9 @@ class Watcher {
   Channels channels_;
   WatchStream stream_;
   std::int64_t last_ = 0;
+  std::size_t events_ = 0;
   std::atomic<bool> synced_{false};
+  std::atomic<bool> overflowed_{false};
 };
 
 // ---- cluster control (caller's thread) ----
@@ -817,7 +827,7 @@ HarnessResult Round::Run() {
     // Watchers exit once synced; the stop flag bounds the wait.
     const auto sync_deadline = std::chrono::steady_clock::now() + kEndPhaseTimeout;
     for (auto& w : watchers_) {
-      while (!w->synced() && std::chrono::steady_clock::now() < sync_deadline) {
+      while (!w->synced() && !w->overflowed() && std::chrono::steady_clock::now() < sync_deadline) {
         std::this_thread::sleep_for(milliseconds(50));
       }
     }
@@ -835,6 +845,10 @@ HarnessResult Round::Run() {
   h.ops.insert(h.ops.end(), end_ops_.begin(), end_ops_.end());
   for (auto& w : watchers_) {
     h.watches.push_back(w->stream());
+    if (w->overflowed() && result.error.empty()) {
+      result.error = "watch client " + std::to_string(w->stream().client) + " recorded " +
+                     std::to_string(kEventsPerWatcherMax) + " events: round too long";
+    }
     if (w->stream().synced_through_revision == 0 && result.error.empty()) {
       result.error = "watch client " + std::to_string(w->stream().client) +
                      " did not sync through the sentinel";
