@@ -35,10 +35,10 @@ command -v etcdctl >/dev/null && command -v jq >/dev/null || { echo "need etcdct
 
 if ((quick)); then
   dur=3 keys=${keys:-20000} failover_runs=${failover_runs:-3} perf_loads="s" watchers=1000
-  cpu_writes=10000
+  cpu_writes=10000 watch_puts=200
 else
   dur=10 keys=${keys:-1000000} failover_runs=${failover_runs:-10} perf_loads="l xl" watchers=10000
-  cpu_writes=50000
+  cpu_writes=50000 watch_puts=500
 fi
 
 work=$(mktemp -d /tmp/kvd-compare-XXXXXX)
@@ -191,13 +191,15 @@ if has read; then
 fi
 
 # --- watch fan-out ---------------------------------------------------------------------------
+# A fixed number of puts (not a duration): each put is one event per watcher, and a single
+# kvbench process has to receive all of them (watchers x puts events).
 if has watch; then
   declare -A WF=()
   for rate in 100 1000; do
     for l in etcd kvd; do
       bench $l watch$rate watch --watchers $watchers --streams 100 --prefix --key-prefix /watch/ \
         --key-size 12 --key-space-size 1000 --val-size 256 --clients 10 --conns 10 \
-        --rate $rate --duration $dur --drain-timeout 30
+        --rate $rate --total $watch_puts --drain-timeout 120
     done
     for l in etcd kvd; do
       WF[$l]=$(awk -v r="$(j $l-watch$rate .events_received)" -v e="$(j $l-watch$rate .events_expected)" \
