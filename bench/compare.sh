@@ -1,0 +1,295 @@
+#!/usr/bin/env bash
+# Side by side: a 3-member etcd 3.4.23 and a 3-member kvd on loopback, same flags, data dirs
+# under one temp dir (same disk), both running for the whole run. Each workload of issue #6 runs
+# against etcd, then kvd, then the next workload; prints a markdown table (etcd, kvd, kvd/etcd).
+#
+# Usage: bench/compare.sh [--quick] [--failover-runs N] [--keys N] [--only LIST] [--keep DIR]
+#   --quick          small sizes, a few seconds per workload (about 5 minutes in all)
+#   --failover-runs  kill -9 of the leader, median of N (default 10; quick: 3)
+#   --keys           keys of 256 B loaded for the memory/disk/restart rows (default 1000000)
+#   --only           comma list of workloads: write,checkperf,read,watch,cpu,memory,restart,failover
+#   --keep DIR       copy kvbench JSON reports and server logs to DIR
+# Binaries: $KVD_BIN (build/server/kvd), $ETCD_BIN (/usr/bin/etcd), $KVBENCH_BIN
+# (build/bench/kvbench/kvbench), etcdctl from PATH. Ports: $BASE_PORT (default 47000) upward.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+kvd=${KVD_BIN:-$root/build/server/kvd}
+etcd=${ETCD_BIN:-/usr/bin/etcd}
+kvbench=${KVBENCH_BIN:-$root/build/bench/kvbench/kvbench}
+base_port=${BASE_PORT:-47000}
+quick=0 failover_runs="" keys="" only="write,checkperf,read,watch,cpu,memory,restart,failover" keep=""
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --quick) quick=1 ;;
+    --failover-runs) failover_runs=$2; shift ;;
+    --keys) keys=$2; shift ;;
+    --only) only=$2; shift ;;
+    --keep) keep=$2; shift ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+for b in "$kvd" "$etcd" "$kvbench"; do [[ -x $b ]] || { echo "missing binary $b" >&2; exit 2; }; done
+command -v etcdctl >/dev/null && command -v jq >/dev/null || { echo "need etcdctl and jq" >&2; exit 2; }
+
+if ((quick)); then
+  dur=3 keys=${keys:-20000} failover_runs=${failover_runs:-3} perf_loads="s" watchers=1000
+  cpu_writes=10000 watch_puts=200
+else
+  dur=10 keys=${keys:-1000000} failover_runs=${failover_runs:-10} perf_loads="l xl" watchers=10000
+  cpu_writes=50000 watch_puts=500
+fi
+
+work=$(mktemp -d /tmp/kvd-compare-XXXXXX)
+declare -A PID EP CLIENT PEER
+bench_pid=""
+cleanup() {
+  [[ -n $bench_pid ]] && kill -KILL "$bench_pid" 2>/dev/null || true
+  for k in "${!PID[@]}"; do kill -KILL "${PID[$k]}" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [[ -n $keep ]]; then mkdir -p "$keep" && cp -r "$work"/*.json "$work"/*.log "$keep"/ 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
+
+# --- clusters -------------------------------------------------------------------------------
+bin_of() { [[ $1 == etcd ]] && echo "$etcd" || echo "$kvd"; }
+port_of() { [[ $1 == etcd ]] && echo $((base_port + 10 * $2)) || echo $((base_port + 100 + 10 * $2)); }
+initial_cluster() {
+  local s="" i
+  for i in 0 1 2; do s+="${s:+,}m$i=http://127.0.0.1:$(($(port_of "$1" "$i") + 1))"; done
+  echo "$s"
+}
+start_member() {  # label index
+  local l=$1 i=$2 p
+  p=$(port_of "$l" "$i")
+  "$(bin_of "$l")" --name "m$i" --data-dir "$work/$l-m$i" \
+    --listen-client-urls "http://127.0.0.1:$p" --advertise-client-urls "http://127.0.0.1:$p" \
+    --listen-peer-urls "http://127.0.0.1:$((p + 1))" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$((p + 1))" \
+    --initial-cluster "$(initial_cluster "$l")" --initial-cluster-state new \
+    --initial-cluster-token "compare-$l" --heartbeat-interval 100 --election-timeout 1000 \
+    >>"$work/$l-m$i.log" 2>&1 &
+  PID[$l$i]=$!
+  EP[$l$i]="127.0.0.1:$p"
+}
+endpoints() {  # label [exclude-index]
+  local s="" i
+  for i in 0 1 2; do [[ $i == "${2:-}" ]] || s+="${s:+,}${EP[$1$i]}"; done
+  echo "$s"
+}
+ctl() { ETCDCTL_API=3 etcdctl --dial-timeout=2s --command-timeout=5s "$@"; }
+wait_healthy() {  # endpoints ; polls `endpoint health` (a linearizable get) up to 120 s
+  local t0=$SECONDS
+  until ctl --endpoints="$1" endpoint health >/dev/null 2>&1; do
+    ((SECONDS - t0 < 120)) || { log "not healthy: $1"; return 1; }
+    sleep 0.05
+  done
+}
+leader_index() {  # label -> index of the member that is leader
+  local st i
+  st=$(ctl --endpoints="$(endpoints "$1")" endpoint status -w json 2>/dev/null)
+  local lead
+  lead=$(jq -r '[.[] | .Status.leader] | map(select(. != 0)) | .[0]' <<<"$st")
+  for i in 0 1 2; do
+    if [[ $(jq -r --arg ep "${EP[$1$i]}" '.[] | select(.Endpoint | endswith($ep)) | .Status.header.member_id' <<<"$st") == "$lead" ]]; then
+      echo "$i"; return
+    fi
+  done
+  echo -1
+}
+cpu_ticks() {  # label -> utime+stime of the three members, clock ticks
+  local t=0 i s
+  for i in 0 1 2; do
+    s=$(cut -d' ' -f14,15 "/proc/${PID[$1$i]}/stat" 2>/dev/null || echo "0 0")
+    t=$((t + ${s% *} + ${s#* }))
+  done
+  echo $t
+}
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/${PID[$1$2]}/status"; }
+
+# --- kvbench ---------------------------------------------------------------------------------
+# bench label name args... : runs kvbench on all members, JSON to $work/<label>-<name>.json
+bench() {
+  local l=$1 name=$2; shift 2
+  "$kvbench" "$@" --endpoints "${BENCH_EPS:-$(endpoints "$l")}" --no-progress \
+    --json "$work/$l-$name.json" >"$work/$l-$name.out" 2>&1 &
+  bench_pid=$!
+  wait "$bench_pid" || { log "kvbench $name on $l failed:"; tail -5 "$work/$l-$name.out" >&2; }
+  bench_pid=""
+}
+j() { jq -r "$2 // \"n/a\"" "$work/$1.json" 2>/dev/null || echo n/a; }
+
+rows=()
+row() {  # workload etcd kvd
+  local ratio
+  ratio=$(awk -v a="$2" -v b="$3" 'BEGIN { if (a+0 > 0 && b ~ /^[0-9.e+-]+$/) printf "%.2f", b / a; else print "-" }')
+  rows+=("| $1 | $2 | $3 | $ratio |")
+  log "row: $1 | $2 | $3 | $ratio"
+}
+fmt() { awk -v v="$1" 'BEGIN { if (v ~ /^[0-9.e+-]+$/) printf (v >= 100 ? "%.0f" : "%.3g"), v; else print v }'; }
+has() { [[ ",$only," == *",$1,"* ]]; }
+
+log "work dir $work; starting etcd and kvd"
+for l in etcd kvd; do for i in 0 1 2; do start_member $l $i; done; done
+for l in etcd kvd; do wait_healthy "$(endpoints $l)"; done
+log "both clusters healthy"
+
+# --- writes ----------------------------------------------------------------------------------
+if has write; then
+  for c in 1 1000; do
+    conns=$((c < 100 ? c : 100))
+    for l in etcd kvd; do
+      bench $l write$c put --clients $c --conns $conns --key-size 8 --val-size 256 \
+        --key-space-size 100000 --duration $dur
+    done
+    row "writes/s, 256 B, $c clients" "$(fmt "$(j etcd-write$c .throughput_per_s)")" "$(fmt "$(j kvd-write$c .throughput_per_s)")"
+    row "write p99 ms, $c clients" "$(fmt "$(j etcd-write$c .latency.p99_ms)")" "$(fmt "$(j kvd-write$c .latency.p99_ms)")"
+  done
+fi
+
+# --- reads -----------------------------------------------------------------------------------
+if has read; then
+  for l in etcd kvd; do  # make sure every read key exists
+    bench $l readload put --clients 100 --conns 10 --key-size 8 --val-size 256 \
+      --key-space-size 10000 --sequential-keys --total 10000
+  done
+  for cons in l s; do
+    for c in 1 1000; do
+      conns=$((c < 100 ? c : 100))
+      for l in etcd kvd; do
+        bench $l read$cons$c range --consistency $cons --clients $c --conns $conns --key-size 8 \
+          --key-space-size 10000 --duration $dur
+      done
+      name=$([[ $cons == l ]] && echo linearizable || echo serializable)
+      row "$name reads/s, $c clients" "$(fmt "$(j etcd-read$cons$c .throughput_per_s)")" "$(fmt "$(j kvd-read$cons$c .throughput_per_s)")"
+      row "$name read p99 ms, $c clients" "$(fmt "$(j etcd-read$cons$c .latency.p99_ms)")" "$(fmt "$(j kvd-read$cons$c .latency.p99_ms)")"
+    done
+  done
+fi
+
+# --- watch fan-out ---------------------------------------------------------------------------
+# A fixed number of puts (not a duration): each put is one event per watcher, and a single
+# kvbench process has to receive all of them (watchers x puts events).
+if has watch; then
+  declare -A WF=()
+  for rate in 100 1000; do
+    for l in etcd kvd; do
+      bench $l watch$rate watch --watchers $watchers --streams 100 --prefix --key-prefix /watch/ \
+        --key-size 12 --key-space-size 1000 --val-size 256 --clients 10 --conns 10 \
+        --rate $rate --total $watch_puts --drain-timeout 120
+    done
+    for l in etcd kvd; do
+      WF[$l]=$(awk -v r="$(j $l-watch$rate .events_received)" -v e="$(j $l-watch$rate .events_expected)" \
+        'BEGIN { if (e > 0) printf "%.4f", r / e; else print "n/a" }')
+    done
+    row "watch $watchers watchers, $rate puts/s: events delivered / expected" "${WF[etcd]}" "${WF[kvd]}"
+    row "watch $watchers watchers, $rate puts/s: put-to-event p99 ms" "$(fmt "$(j etcd-watch$rate .event_latency.p99_ms)")" "$(fmt "$(j kvd-watch$rate .event_latency.p99_ms)")"
+    row "watch $watchers watchers, $rate puts/s: puts/s achieved" "$(fmt "$(j etcd-watch$rate .throughput_per_s)")" "$(fmt "$(j kvd-watch$rate .throughput_per_s)")"
+  done
+fi
+
+# --- CPU per 10,000 writes ------------------------------------------------------------------
+if has cpu; then
+  hz=$(getconf CLK_TCK)
+  declare -A CPU=()
+  for l in etcd kvd; do
+    t0=$(cpu_ticks $l)
+    bench $l cpu put --clients 100 --conns 10 --key-size 8 --val-size 256 --key-space-size 100000 \
+      --total $cpu_writes
+    t1=$(cpu_ticks $l)
+    CPU[$l]=$(awk -v d=$((t1 - t0)) -v hz="$hz" -v n="$(j $l-cpu .ok)" \
+      'BEGIN { if (n > 0) printf "%.3g", d / hz * 10000 / n; else print "n/a" }')
+  done
+  row "CPU s of 3 members per 10,000 writes (100 clients)" "${CPU[etcd]}" "${CPU[kvd]}"
+fi
+
+# --- memory and disk at N keys, then restart time ---------------------------------------------
+if has memory || has restart; then
+  declare -A RSS=() DISK=() RESTART=()
+  for l in etcd kvd; do
+    log "$l: loading $keys keys of 256 B"
+    bench $l load put --clients 1000 --conns 100 --key-prefix /m/ --key-size 12 --val-size 256 \
+      --key-space-size "$keys" --sequential-keys --total "$keys" --timeout-ms 30000
+    sleep 2
+    m=0
+    for i in 0 1 2; do r=$(rss_kib $l $i); ((r > m)) && m=$r; done
+    RSS[$l]=$(awk -v k=$m 'BEGIN { printf "%.0f", k / 1024 }')
+    DISK[$l]=$(du -sm "$work/$l-m0" | cut -f1)
+    RESTART[$l]="n/a"
+    if has restart; then
+      lead=$(leader_index $l)
+      victim=$(((lead + 1) % 3))
+      kill -KILL "${PID[$l$victim]}"; wait "${PID[$l$victim]}" 2>/dev/null || true
+      t0=$(date +%s.%N)
+      start_member $l $victim
+      wait_healthy "${EP[$l$victim]}"
+      t1=$(date +%s.%N)
+      RESTART[$l]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+    fi
+  done
+  ok_load="$(j etcd-load .ok) / $(j kvd-load .ok)"
+  if has memory; then
+    row "largest member RSS MiB after $keys keys of 256 B (loaded: $ok_load)" "${RSS[etcd]}" "${RSS[kvd]}"
+    row "member data dir MiB after $keys keys" "${DISK[etcd]}" "${DISK[kvd]}"
+    row "load of $keys keys, writes/s (1000 clients)" "$(fmt "$(j etcd-load .throughput_per_s)")" "$(fmt "$(j kvd-load .throughput_per_s)")"
+  fi
+  has restart && row "restart of a member with $keys keys: s until healthy" "${RESTART[etcd]}" "${RESTART[kvd]}"
+fi
+
+# --- failover --------------------------------------------------------------------------------
+if has failover; then
+  declare -A FO=()
+  for l in etcd kvd; do
+    gaps=()
+    for run in $(seq 1 "$failover_runs"); do
+      lead=$(leader_index $l)
+      ((lead >= 0)) || { log "$l: no leader"; continue; }
+      BENCH_EPS=$(endpoints $l "$lead")  # load through the two members that survive
+      "$kvbench" put --endpoints "$BENCH_EPS" --clients 100 --conns 10 --key-size 8 --val-size 256 \
+        --key-space-size 100000 --duration 8 --timeout-ms 3000 --no-progress \
+        --json "$work/$l-failover$run.json" >"$work/$l-failover$run.out" 2>&1 &
+      bench_pid=$!
+      sleep 3
+      kill -KILL "${PID[$l$lead]}"; wait "${PID[$l$lead]}" 2>/dev/null || true
+      wait "$bench_pid" || true
+      bench_pid=""
+      gaps+=("$(j $l-failover$run .max_success_gap_ms)")
+      start_member $l "$lead"
+      wait_healthy "$(endpoints $l)"
+      sleep 1
+    done
+    FO[$l]=$(printf '%s\n' "${gaps[@]}" | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) printf "%.0f", v[(NR + 1) / 2]; else printf "%.0f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+    log "$l failover gaps (ms): ${gaps[*]}"
+  done
+  row "failover: ms without a successful write after kill -9 of the leader (median of $failover_runs)" "${FO[etcd]}" "${FO[kvd]}"
+fi
+
+# --- etcdctl check perf ------------------------------------------------------------------------
+# Last: --load xl leaves etcd with a ~900 MiB bbolt file (its writes are deleted, the space is
+# not returned), which would weigh on every workload after it.
+if has checkperf; then
+  for load in $perf_loads; do
+    declare -A cp=()
+    for l in etcd kvd; do
+      ctl --endpoints="$(endpoints $l)" --command-timeout=300s check perf --load "$load" 2>&1 |
+        tr '\r' '\n' | grep -v '^ *[0-9]* / [0-9]* ' >"$work/$l-checkperf-$load.log" || true
+      out=$(grep -E 'PASS|FAIL|Slowest|Throughput' "$work/$l-checkperf-$load.log" || true)
+      cp[$l-result]=$(grep -qE '^FAIL' <<<"$out" && echo FAIL || (grep -q 'PASS' <<<"$out" && echo PASS || echo '?'))
+      cp[$l-tput]=$(grep -oE '[0-9]+ writes/s' <<<"$out" | grep -oE '^[0-9]+' || echo n/a)
+      cp[$l-slow]=$(grep -oE 'Slowest request took[a-z ]*:? [0-9.]+' <<<"$out" | grep -oE '[0-9.]+$' || echo n/a)
+    done
+    row "check perf --load $load: result" "${cp[etcd-result]}" "${cp[kvd-result]}"
+    row "check perf --load $load: writes/s" "${cp[etcd-tput]}" "${cp[kvd-tput]}"
+    row "check perf --load $load: slowest s" "${cp[etcd-slow]}" "${cp[kvd-slow]}"
+  done
+fi
+
+echo
+echo "| workload | etcd 3.4.23 | kvd | kvd / etcd |"
+echo "|---|---:|---:|---:|"
+printf '%s\n' "${rows[@]}"

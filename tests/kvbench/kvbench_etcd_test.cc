@@ -1,0 +1,114 @@
+// Runs the kvbench binary for about a second per workload against a real 1-member etcd 3.4.23
+// and checks that its counts add up, against its own JSON report and against the server.
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "proto/rpc.grpc.pb.h"
+#include "tests/support/etcd_grpc.h"
+#include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
+
+namespace {
+
+// Runs kvbench with `args` plus --json, bounded to 120 s; returns the parsed JSON report.
+nlohmann::json RunKvbench(const kvtest::TempDir& dir, const std::string& name,
+                          std::vector<std::string> args) {
+  const auto json_path = dir.path() / (name + ".json");
+  args.insert(args.begin(), KVBENCH_BINARY);
+  args.push_back("--json");
+  args.push_back(json_path.string());
+  kvtest::Process p({.argv = args,
+                     .env = {},
+                     .env_unset_prefixes = {},
+                     .log_path = dir.path() / (name + ".log")});
+  const auto status = p.Wait(std::chrono::seconds(120));
+  INFO(p.LogTail());
+  REQUIRE(status);
+  REQUIRE(status->ExitedWith(0));
+  std::ifstream in(json_path);
+  REQUIRE(in);
+  return nlohmann::json::parse(in);
+}
+
+}  // namespace
+
+TEST_CASE("kvbench put, range and watch counts add up against a real etcd", "[kvbench]") {
+  // Goal: the reported operation and event counts match what was asked and what etcd stored.
+  kvtest::ClusterOptions copts;
+  copts.member_count = 1;
+  auto cluster = kvtest::StartEtcdLikeCluster(copts);
+  const std::string ep = cluster->endpoint(0);
+  kvtest::TempDir dir("kvbench-test");
+
+  // 300 puts over a key space of 300 keys, sequentially: every key written exactly once.
+  const auto put =
+      RunKvbench(dir, "put",
+                 {"put", "--endpoints", ep, "--clients", "8", "--conns", "2", "--key-prefix", "/b/",
+                  "--key-size", "8", "--key-space-size", "300", "--sequential-keys", "--val-size",
+                  "64", "--total", "300", "--no-progress"});
+  CHECK(put["workload"] == "put");
+  CHECK(put["ok"] == 300);
+  CHECK(put["errors"] == 0);
+  CHECK(put["latency"]["count"] == 300);
+  CHECK(put["latency"]["p50_ms"].get<double>() <= put["latency"]["p99_ms"].get<double>());
+  CHECK(put["latency"]["p99_ms"].get<double>() <= put["latency"]["max_ms"].get<double>());
+  {
+    auto stub = etcdserverpb::KV::NewStub(kvtest::MakeChannel(ep));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(kvtest::DeadlineIn(std::chrono::milliseconds(5000)));
+    etcdserverpb::RangeRequest req;
+    req.set_key("/b/");
+    req.set_range_end("/b0");
+    req.set_count_only(true);
+    etcdserverpb::RangeResponse resp;
+    REQUIRE(stub->Range(&ctx, req, &resp).ok());
+    CHECK(resp.count() == 300);
+    CHECK(resp.header().revision() == 301);  // one revision per put
+  }
+
+  // Serializable reads for ~1 s, rate-limited to 200/s: about 200 reads, all successful.
+  const auto range =
+      RunKvbench(dir, "range",
+                 {"range", "--endpoints", ep, "--clients", "4", "--key-prefix", "/b/", "--key-size",
+                  "8", "--key-space-size", "300", "--consistency", "s", "--rate", "200",
+                  "--duration", "1", "--no-progress"});
+  CHECK(range["errors"] == 0);
+  CHECK(range["serializable"] == true);
+  CHECK(range["latency"]["count"] == range["ok"]);
+  CHECK(range["ok"].get<int>() >= 100);
+  CHECK(range["ok"].get<int>() <= 205);  // the limiter allows at most a burst of --clients
+
+  // 20 watchers on a prefix over 3 streams; 50 puts at 50/s: every watcher sees every put.
+  const auto watch = RunKvbench(dir, "watch",
+                                {"watch",
+                                 "--endpoints",
+                                 ep,
+                                 "--watchers",
+                                 "20",
+                                 "--streams",
+                                 "3",
+                                 "--prefix",
+                                 "--key-prefix",
+                                 "/w/",
+                                 "--key-size",
+                                 "8",
+                                 "--key-space-size",
+                                 "10",
+                                 "--clients",
+                                 "2",
+                                 "--rate",
+                                 "50",
+                                 "--total",
+                                 "50",
+                                 "--no-progress"});
+  CHECK(watch["ok"] == 50);
+  CHECK(watch["watchers_created"] == 20);
+  CHECK(watch["events_expected"] == 1000);
+  CHECK(watch["events_received"] == 1000);
+  CHECK(watch["watch_errors"] == 0);
+  CHECK(watch["event_latency"]["count"] == 1000);
+}
