@@ -126,8 +126,10 @@ join_as_learner() {
     if out=$(ctl member add "$name" --peer-urls="$my_peer_url" --learner 2>&1); then
       break
     fi
-    if [[ $out == *"Unimplemented"* || $out == *"nimplemented"* ]]; then
-      log "the cluster does not implement MemberAdd: cannot join: $out"
+    # etcdctl says "code = Unimplemented"; kvctl prints gRPC's empty message as nothing. Either
+    # way retrying cannot help: exit, and the kubelet restarts the pod with a back-off.
+    if [[ -z $out || $out == *"nimplemented"* ]]; then
+      log "the cluster does not implement MemberAdd: cannot join (${out:-no reason given})"
       exit 1
     fi
     if ((SECONDS >= deadline)); then

@@ -118,7 +118,7 @@ class PodSet {
 
   std::string LogTail(int ordinal) const {
     const auto& pod = pods_.at(static_cast<size_t>(ordinal));
-    return pod ? pod->LogTail(3000) : std::string("(not running)");
+    return pod ? pod->LogTail(20000) : std::string("(not running)");
   }
 
   // Waits (bounded) until pod `ordinal` answers Status with a leader and a linearizable Range.
