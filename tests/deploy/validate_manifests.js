@@ -134,11 +134,15 @@ if (metricsFile) {
     if (m[2] === 'histogram') for (const s of ['_bucket', '_sum', '_count']) exported.add(m[1] + s);
   }
 }
+// Label names that match the metric-name pattern.
+const labelNames = new Set(['grpc_type', 'grpc_service', 'grpc_method', 'grpc_code']);
 function metricNames(expr) {
   const names = new Set();
   const re = /\b((?:etcd|grpc|process|kvd)_[a-zA-Z0-9_]+)/g;
   let m;
-  while ((m = re.exec(expr))) names.add(m[1]);
+  while ((m = re.exec(expr))) {
+    if (!labelNames.has(m[1])) names.add(m[1]);
+  }
   return [...names];
 }
 // Series kvd exports only once it has peers (none in a one-member run).
