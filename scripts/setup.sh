@@ -11,6 +11,7 @@ packages=(
   etcd-server etcd-client   # the real etcd 3.4.23: test oracle and benchmark baseline
   nodejs npm                # the npm etcd3 client in compatibility tests
   iproute2 procps psmisc curl python3
+  shellcheck                # lints the shell scripts the container image ships
 )
 
 missing=()
@@ -27,8 +28,24 @@ for p in "${packages[@]}"; do
   fi
 done
 
+# npm packages pinned by tests/deploy/package-lock.json (the Kubernetes schema validator), installed
+# with `npm ci` only when the lock file changed since the last install: tests never download.
+install_npm_packages() {
+  local dir
+  dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/deploy"
+  [ -f "$dir/package-lock.json" ] || return 0
+  if [ -f "$dir/node_modules/.package-lock.json" ] &&
+    cmp -s <(sha256sum <"$dir/package-lock.json") "$dir/node_modules/.kvd-lock.sha256"; then
+    return 0
+  fi
+  echo "setup: npm ci in tests/deploy"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  sha256sum <"$dir/package-lock.json" >"$dir/node_modules/.kvd-lock.sha256"
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all packages present"
+  install_npm_packages
   exit 0
 fi
 
@@ -43,4 +60,5 @@ DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-inst
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet etcd 2>/dev/null; then
   "${sudo_cmd[@]}" systemctl disable --now etcd || true
 fi
+install_npm_packages
 echo "setup: done"

@@ -431,7 +431,27 @@ HttpResponse HttpServer::Dispatch(const HttpRequest& request) const {
   }
 }
 
-void RegisterEtcdHandlers(HttpServer& server, const MetricsRegistry& registry, HealthCheck health) {
+HealthStatus MemberHealth(const MemberProgress& p) {
+  HealthStatus h;
+  h.healthy = p.leader_id != 0;
+  if (!h.healthy) h.reason = "NO_LEADER";
+  return h;
+}
+
+HealthStatus MemberReadiness(const MemberProgress& p, uint64_t apply_lag_entries_max) {
+  HealthStatus h = MemberHealth(p);
+  if (!h.healthy) return h;
+  if (p.applied_index + apply_lag_entries_max < p.commit_index) {
+    h.healthy = false;
+    h.reason = "applying: applied index " + std::to_string(p.applied_index) +
+               " behind commit index " + std::to_string(p.commit_index);
+  }
+  return h;
+}
+
+void RegisterEtcdHandlers(HttpServer& server, const MetricsRegistry& registry, HealthCheck health,
+                          HealthCheck ready) {
+  if (!ready) ready = health;
   server.Handle("/metrics", [&registry](const HttpRequest&) {
     HttpResponse r;
     r.content_type = std::string(kMetricsContentType);
@@ -461,8 +481,8 @@ void RegisterEtcdHandlers(HttpServer& server, const MetricsRegistry& registry, H
     return r;
   });
   server.Handle("/livez", [](const HttpRequest&) { return TextResponse(200, "ok\n"); });
-  server.Handle("/readyz", [health](const HttpRequest&) {
-    HealthStatus status = health();
+  server.Handle("/readyz", [ready](const HttpRequest&) {
+    HealthStatus status = ready();
     return status.healthy ? TextResponse(200, "ok\n")
                           : TextResponse(503, "not ready: " + status.reason + "\n");
   });

@@ -109,13 +109,36 @@ struct HealthStatus {
 };
 using HealthCheck = std::function<HealthStatus()>;
 
+// What the health and readiness rules look at, read from the member at request time.
+struct MemberProgress {
+  uint64_t leader_id = 0;  // 0: no known leader
+  uint64_t commit_index = 0;
+  uint64_t applied_index = 0;
+};
+
+// Applied entries may trail the commit index by this much and still count as caught up: the
+// apply loop takes committed entries in batches, so a busy member is always a little behind.
+inline constexpr uint64_t kReadyApplyLagEntriesMax = 1000;
+
+// etcd's /health rule as far as kvd has its inputs: healthy while a leader is known
+// (reason "NO_LEADER" otherwise).
+HealthStatus MemberHealth(const MemberProgress& p);
+// /readyz: healthy, and the applied index within apply_lag_entries_max of the commit index
+// (a restarted member replaying its log, or a new one receiving a snapshot, is not ready).
+HealthStatus MemberReadiness(const MemberProgress& p,
+                             uint64_t apply_lag_entries_max = kReadyApplyLagEntriesMax);
+
 // Registers etcd's endpoints on `server`:
 //   /metrics  registry.Render(), text format 0.0.4;
 //   /health   200 {"health":"true"} or 503 {"health":"false","reason":"..."};
-//   /livez    200 "ok" while the server thread runs (kvd addition; etcd 3.4 answers 404);
-//   /readyz   like /health, as text: 200 "ok" or 503 "not ready: <reason>" (kvd addition);
+//   /livez    200 "ok" while the server thread runs (kvd addition; etcd 3.4 answers 404): the
+//             process is alive and serving, whatever the cluster does (a liveness probe must not
+//             restart members of a cluster that merely lost quorum);
+//   /readyz   `ready` (or `health` when `ready` is empty), as text: 200 "ok" or 503
+//             "not ready: <reason>" (kvd addition; a readiness probe);
 //   /version  {"etcdserver":"3.4.23","etcdcluster":"3.4.0"}.
-// registry and health must outlive the server.
-void RegisterEtcdHandlers(HttpServer& server, const MetricsRegistry& registry, HealthCheck health);
+// registry, health and ready must outlive the server.
+void RegisterEtcdHandlers(HttpServer& server, const MetricsRegistry& registry, HealthCheck health,
+                          HealthCheck ready = nullptr);
 
 }  // namespace server

@@ -11,6 +11,8 @@
 
 #include "server/config.h"
 #include "server/kvd_server.h"
+#include "server/log.h"
+#include "server/restore.h"
 
 extern char** environ;
 
@@ -34,8 +36,12 @@ int main(int argc, char** argv) {
     std::fputs(server::VersionText().c_str(), stdout);
     return 0;
   }
-  for (const std::string& w : config.warnings)
-    std::fprintf(stderr, "kvd: warning: %s\n", w.c_str());
+  // etcd 3.4's zap logger writes JSON: --logger=zap selects it as --log-format=json does.
+  server::SetLogFormat(config.log_format == server::LogFormat::kJson || config.logger == "zap"
+                           ? server::LogLineFormat::kJson
+                           : server::LogLineFormat::kText);
+  server::SetLogMember(config.member_id);
+  for (const std::string& w : config.warnings) KVD_LOG("warning: %s", w.c_str());
 
   // Block the stop signals in every thread (they inherit the mask); this one waits for them.
   sigset_t stop_signals;
@@ -43,6 +49,15 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  if (!config.restore_path.empty()) {
+    bool restored = false;
+    st = server::RestoreSnapshotFile(config, config.restore_path, &restored);
+    if (!st.ok()) {
+      std::fprintf(stderr, "%s\n", st.message().c_str());
+      return 1;
+    }
+  }
 
   server::NodeLimits limits;
   // etcd 3.5's --experimental-snapshot-catchup-entries (entries kept behind a raft snapshot for
@@ -59,7 +74,7 @@ int main(int argc, char** argv) {
   }
   int sig = 0;
   sigwait(&stop_signals, &sig);
-  std::fprintf(stderr, "kvd: received signal %d, stopping\n", sig);
+  KVD_LOG("received signal %d, stopping", sig);
   server.Stop();
   return 0;
 }

@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "server/grpc_metrics.h"
 #include "server/log.h"
 
 namespace server {
@@ -31,8 +32,13 @@ KvdServer::KvdServer(Config config, NodeLimits limits)
 KvdServer::~KvdServer() { Stop(); }
 
 Status KvdServer::Start() {
+  SetLogMember(config_.member_id);
   Status s = Node::Open(config_, limits_, &node_);
   if (!s.ok()) return s;
+  {
+    Node* node = node_.get();
+    SetLogTerm([node] { return node->term(); });
+  }
 
   // Peers first, so that members starting together find each other's listeners.
   {
@@ -50,6 +56,7 @@ Status KvdServer::Start() {
   RegisterProcessMetrics(*metrics_);
   etcd_metrics_ = std::make_unique<EtcdMetrics>(RegisterEtcdMetrics(*metrics_));
   node_->SetMetrics(etcd_metrics_.get());
+  RegisterMemberMetrics();
   node_->Start();
 
   kv_ = std::make_unique<KvService>(node_.get());
@@ -72,6 +79,10 @@ Status KvdServer::Start() {
     b.RegisterService(lease_.get());
     b.RegisterService(watch_.get());
     b.RegisterService(auth_.get());
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> icpt;
+    icpt.push_back(
+        std::make_unique<GrpcMetricsInterceptorFactory>(etcd_metrics_.get(), EtcdClientServices()));
+    b.experimental().SetInterceptorCreators(std::move(icpt));
     // etcd: max receive = --max-request-bytes + 512 KiB (gRPC overhead); max send unlimited.
     b.SetMaxReceiveMessageSize(static_cast<int>(config_.max_request_bytes + 512 * 1024));
     b.SetMaxSendMessageSize(-1);
@@ -86,12 +97,17 @@ Status KvdServer::Start() {
     ho.port = u.port;
     auto http = std::make_unique<HttpServer>(ho);
     Node* node = node_.get();
-    RegisterEtcdHandlers(*http, *metrics_, [node] {
-      HealthStatus h;
-      h.healthy = node->leader() != 0;
-      if (!h.healthy) h.reason = "NO_LEADER";
-      return h;
-    });
+    auto progress = [node] {
+      MemberProgress p;
+      // applied before commit: a commit read later is never older than the applied one.
+      p.applied_index = node->applied_index();
+      p.commit_index = node->commit_index();
+      p.leader_id = node->leader();
+      return p;
+    };
+    RegisterEtcdHandlers(
+        *http, *metrics_, [progress] { return MemberHealth(progress()); },
+        [progress] { return MemberReadiness(progress()); });
     s = http->Start();
     if (!s.ok()) return s;
     http_.push_back(std::move(http));
@@ -121,6 +137,48 @@ void KvdServer::Stop() {
   if (client_server_) client_server_->Shutdown(deadline);
   if (peer_server_) peer_server_->Shutdown(deadline);
   KVD_LOG("member %s stopped", FormatId(config_.member_id).c_str());
+  ClearLogTerm();
+}
+
+void KvdServer::RegisterMemberMetrics() {
+  MetricsRegistry& r = *metrics_;
+  Node* node = node_.get();
+  r.AddCallback("etcd_server_is_leader",
+                "Whether or not this member is a leader. 1 if is, 0 otherwise.", MetricType::kGauge,
+                [node] { return node->is_leader() ? 1.0 : 0.0; });
+  const std::optional<uint64_t> quota = config_.BackendQuotaBytes();
+  // No quota (negative flag): report the largest int64, which no database reaches.
+  const double quota_bytes = quota ? static_cast<double>(*quota) : 9223372036854775807.0;
+  r.AddCallback("etcd_server_quota_backend_bytes", "Current backend storage quota size in bytes.",
+                MetricType::kGauge, [quota_bytes] { return quota_bytes; });
+  r.AddCallback("etcd_mvcc_db_total_size_in_use_in_bytes",
+                "Total size of the underlying database logically in use in bytes.",
+                MetricType::kGauge,
+                [node] { return static_cast<double>(node->store().SizeInUseBytes()); });
+  r.AddCallback("etcd_debugging_mvcc_current_revision", "The current revision of store.",
+                MetricType::kGauge,
+                [node] { return static_cast<double>(node->store().CurrentRevision()); });
+  r.AddCallback("etcd_debugging_mvcc_compact_revision",
+                "The revision of the last compaction in store.", MetricType::kGauge,
+                [node] { return static_cast<double>(node->store().CompactRevision()); });
+  r.AddGaugeFamily("etcd_server_version",
+                   "Which version is running. 1 for 'server_version' label with current version.",
+                   {"server_version"})
+      .WithLabels({std::string(kEtcdServerVersion)})
+      .Set(1);
+  r.AddGaugeFamily("etcd_server_id",
+                   "Server or member ID in hexadecimal format. 1 for 'server_id' label with "
+                   "current ID.",
+                   {"server_id"})
+      .WithLabels({FormatId(config_.member_id)})
+      .Set(1);
+  r.AddCallback("kvd_raft_term", "The current raft term of this member.", MetricType::kGauge,
+                [node] { return static_cast<double>(node->term()); });
+  r.AddCallback("kvd_raft_commit_index", "The highest raft log index this member knows committed.",
+                MetricType::kGauge, [node] { return static_cast<double>(node->commit_index()); });
+  r.AddCallback("kvd_raft_applied_index",
+                "The highest raft log index applied to this member's store.", MetricType::kGauge,
+                [node] { return static_cast<double>(node->applied_index()); });
 }
 
 }  // namespace server

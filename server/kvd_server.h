@@ -37,6 +37,10 @@ class KvdServer {
   Node* node() { return node_.get(); }
 
  private:
+  // Scrape-time gauges read from the member (leadership, quota, sizes, revisions, raft
+  // progress). After node_ and metrics_ exist.
+  void RegisterMemberMetrics();
+
   Config config_;
   NodeLimits limits_;
   std::unique_ptr<Node> node_;
