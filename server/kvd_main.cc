@@ -3,7 +3,9 @@
 // behave as etcd's (exit code 2 for flag syntax errors, 1 for validation errors).
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -52,6 +54,12 @@ int main(int argc, char** argv) {
     if (n > 0) limits.log_retain_entries = n;
   }
   server::KvdServer server(config, limits);
+  // A removed member stops like etcd does, through the same path as SIGTERM.
+  static std::atomic<bool> removed{false};
+  server.SetOnRemoved([] {
+    removed.store(true);
+    ::kill(::getpid(), SIGTERM);
+  });
   st = server.Start();
   if (!st.ok()) {
     std::fprintf(stderr, "%s\n", st.message().c_str());
@@ -59,7 +67,12 @@ int main(int argc, char** argv) {
   }
   int sig = 0;
   sigwait(&stop_signals, &sig);
-  std::fprintf(stderr, "kvd: received signal %d, stopping\n", sig);
+  if (removed.load()) {
+    std::fprintf(stderr,
+                 "kvd: the member has been permanently removed from the cluster, stopping\n");
+  } else {
+    std::fprintf(stderr, "kvd: received signal %d, stopping\n", sig);
+  }
   server.Stop();
   return 0;
 }
