@@ -3,7 +3,9 @@
 // behave as etcd's (exit code 2 for flag syntax errors, 1 for validation errors).
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -67,6 +69,12 @@ int main(int argc, char** argv) {
     if (n > 0) limits.log_retain_entries = n;
   }
   server::KvdServer server(config, limits);
+  // A removed member stops like etcd does, through the same path as SIGTERM.
+  static std::atomic<bool> removed{false};
+  server.SetOnRemoved([] {
+    removed.store(true);
+    ::kill(::getpid(), SIGTERM);
+  });
   st = server.Start();
   if (!st.ok()) {
     std::fprintf(stderr, "%s\n", st.message().c_str());
@@ -74,7 +82,11 @@ int main(int argc, char** argv) {
   }
   int sig = 0;
   sigwait(&stop_signals, &sig);
-  KVD_LOG("received signal %d, stopping", sig);
+  if (removed.load()) {
+    KVD_LOG("the member has been permanently removed from the cluster, stopping");
+  } else {
+    KVD_LOG("received signal %d, stopping", sig);
+  }
   server.Stop();
   return 0;
 }

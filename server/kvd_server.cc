@@ -57,6 +57,7 @@ Status KvdServer::Start() {
   etcd_metrics_ = std::make_unique<EtcdMetrics>(RegisterEtcdMetrics(*metrics_));
   node_->SetMetrics(etcd_metrics_.get());
   RegisterMemberMetrics();
+  if (on_removed_) node_->SetOnRemoved(on_removed_);
   node_->Start();
 
   kv_ = std::make_unique<KvService>(node_.get());
@@ -113,7 +114,7 @@ Status KvdServer::Start() {
     http_.push_back(std::move(http));
   }
   KVD_LOG("member %s (%s) serving clients on %zu URL(s), peers on %zu URL(s)",
-          FormatId(config_.member_id).c_str(), config_.name.c_str(),
+          FormatId(node_->member_id()).c_str(), config_.name.c_str(),
           config_.listen_client_urls.size(), config_.listen_peer_urls.size());
   return Status::Ok();
 }
@@ -136,7 +137,7 @@ void KvdServer::Stop() {
   const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(1);
   if (client_server_) client_server_->Shutdown(deadline);
   if (peer_server_) peer_server_->Shutdown(deadline);
-  KVD_LOG("member %s stopped", FormatId(config_.member_id).c_str());
+  KVD_LOG("member %s stopped", FormatId(node_ ? node_->member_id() : config_.member_id).c_str());
   ClearLogTerm();
 }
 

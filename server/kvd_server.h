@@ -7,6 +7,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -35,6 +36,9 @@ class KvdServer {
   void Stop();
 
   Node* node() { return node_.get(); }
+  // Called (on the raft thread) once this member learns it was removed from the cluster; the
+  // owner should then Stop() from its own thread and exit. Precondition: before Start().
+  void SetOnRemoved(std::function<void()> fn) { on_removed_ = std::move(fn); }
 
  private:
   // Scrape-time gauges read from the member (leadership, quota, sizes, revisions, raft
@@ -55,6 +59,7 @@ class KvdServer {
   std::unique_ptr<MetricsRegistry> metrics_;
   std::unique_ptr<EtcdMetrics> etcd_metrics_;
   std::vector<std::unique_ptr<HttpServer>> http_;
+  std::function<void()> on_removed_;
   bool stopped_ = false;
 };
 

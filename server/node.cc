@@ -16,20 +16,6 @@ using Clock = std::chrono::steady_clock;
 
 int64_t NowMs() { return SteadyNowMs(); }
 
-// "host:port" for a gRPC target from a peer URL ("http://127.0.0.1:2380").
-std::string TargetOf(const std::string& url_text) {
-  Url url;
-  if (!ParseUrl(url_text, &url).ok()) return url_text;
-  const bool v6 = url.host.find(':') != std::string::npos;
-  return (v6 ? "[" + url.host + "]" : url.host) + ":" + std::to_string(url.port);
-}
-
-std::string JoinComma(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
-  return out;
-}
-
 std::vector<std::string> SplitComma(const std::string& s) {
   std::vector<std::string> out;
   std::stringstream in(s);
@@ -40,29 +26,10 @@ std::vector<std::string> SplitComma(const std::string& s) {
   return out;
 }
 
-// The members file: what a restarted member needs to know of its cluster (etcd keeps this in
-// its backend; the raft log holds only the ids). Lines: "cluster <id hex>", then one
-// "member <id hex> <name> <peer urls, comma-separated>" per member.
-Status WriteMembersFile(const std::string& path, uint64_t cluster_id,
-                        const std::map<uint64_t, MemberInfo>& members) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << "cluster " << FormatId(cluster_id) << "\n";
-    for (const auto& [id, m] : members) {
-      out << "member " << FormatId(id) << " " << m.name << " " << JoinComma(m.peer_urls) << "\n";
-    }
-    out.flush();
-    if (!out) return Status(1, "cannot write " + tmp);
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return Status(1, "cannot rename " + tmp + ": " + ec.message());
-  return Status::Ok();
-}
-
-Status ReadMembersFile(const std::string& path, uint64_t* cluster_id,
-                       std::map<uint64_t, MemberInfo>* members) {
+// The members file of kvd before membership changes (text; read when no membership file exists):
+// "cluster <id hex>", then one "member <id hex> <name> <peer urls, comma-separated>" per member.
+Status ReadLegacyMembersFile(const std::string& path, uint64_t* cluster_id,
+                             std::map<uint64_t, MemberInfo>* members) {
   std::ifstream in(path);
   if (!in) return Status(1, "cannot read " + path + " (data dir without membership)");
   std::string line;
@@ -143,52 +110,83 @@ Status Node::OpenImpl() {
   ks = kvstore::RaftLogStore::Open(engine_.get(), kvstore::RaftLogStoreOptions{}, &log_);
   if (!ks.ok()) return Status(1, "cannot open the raft log: " + ks.message());
 
-  const std::string members_path = member_dir + "/members";
+  membership_path_ = member_dir + "/membership";
   raft::HardState stored_hs;
   raft::ConfState stored_cs;
   raft::Status rs = log_->InitialState(&stored_hs, &stored_cs);
   if (!rs.ok()) return Status(1, "raft log: " + rs.ToString());
   if (log_->LastIndex() == 0 && stored_hs.empty()) {
     if (config_.initial_cluster_state == ClusterState::kExisting) {
-      return Status(1,
-                    "kvd: joining an existing cluster (--initial-cluster-state=existing) with an "
-                    "empty data dir is not supported yet");
+      Status s = JoinExisting();
+      if (!s.ok()) return s;
+    } else {
+      kvdpb::MembershipState state;
+      state.set_cluster_id(config_.cluster_id);
+      std::vector<uint64_t> voters;
+      for (const InitialMember& im : config_.initial_cluster) {
+        kvdpb::MemberRecord* r = state.add_members();
+        r->set_id(im.id);
+        r->set_name(im.name);
+        for (const auto& u : im.peer_urls) r->add_peer_urls(u);
+        voters.push_back(im.id);
+      }
+      std::sort(voters.begin(), voters.end());
+      // The bootstrap conf changes (indexes 1..n) are already reflected.
+      state.set_applied_index(voters.size());
+      membership_.Reset(state);
+      if (!membership_.Contains(config_.member_id)) {
+        return Status(1, "kvd: this member is not in --initial-cluster");
+      }
+      // Membership first: a crash between the two leaves an empty log, which bootstraps again.
+      Status s = membership_.Save(membership_path_, config_.member_id);
+      if (!s.ok()) return s;
+      ks = log_->Bootstrap(voters);
+      if (!ks.ok()) return Status(1, "cannot bootstrap the raft log: " + ks.message());
+      KVD_LOG("bootstrapped member %s of new cluster %s with %zu voters",
+              FormatId(config_.member_id).c_str(), FormatId(config_.cluster_id).c_str(),
+              voters.size());
     }
-    std::vector<uint64_t> voters;
-    for (const InitialMember& im : config_.initial_cluster) {
-      MemberInfo m;
-      m.id = im.id;
-      m.name = im.name;
-      m.peer_urls = im.peer_urls;
-      members_[m.id] = m;
-      voters.push_back(im.id);
-    }
-    std::sort(voters.begin(), voters.end());
-    if (members_.count(config_.member_id) == 0) {
-      return Status(1, "kvd: this member is not in --initial-cluster");
-    }
-    cluster_id_ = config_.cluster_id;
-    // Membership first: a crash between the two leaves an empty log, which bootstraps again.
-    Status s = WriteMembersFile(members_path, cluster_id_, members_);
-    if (!s.ok()) return s;
-    ks = log_->Bootstrap(voters);
-    if (!ks.ok()) return Status(1, "cannot bootstrap the raft log: " + ks.message());
-    KVD_LOG("bootstrapped member %s of new cluster %s with %zu voters",
-            FormatId(config_.member_id).c_str(), FormatId(cluster_id_).c_str(), voters.size());
   } else {
-    Status s = ReadMembersFile(members_path, &cluster_id_, &members_);
-    if (!s.ok()) return s;
-    if (members_.count(config_.member_id) == 0) {
+    kvdpb::MembershipState state;
+    uint64_t self_id = 0;
+    if (std::filesystem::exists(membership_path_)) {
+      Status s = Membership::Load(membership_path_, &state, &self_id);
+      if (!s.ok()) return s;
+      // etcd takes the member ID from the data dir, not from the flags (a member that joined
+      // got its ID from MemberAdd).
+      config_.member_id = self_id;
+    } else {
+      std::map<uint64_t, MemberInfo> members;
+      uint64_t cluster_id = 0;
+      Status s = ReadLegacyMembersFile(member_dir + "/members", &cluster_id, &members);
+      if (!s.ok()) return s;
+      state.set_cluster_id(cluster_id);  // applied index 0: replaying the log rebuilds it
+      for (const auto& [id, m] : members) {
+        kvdpb::MemberRecord* r = state.add_members();
+        r->set_id(id);
+        r->set_name(m.name);
+        for (const auto& u : m.peer_urls) r->add_peer_urls(u);
+      }
+    }
+    membership_.Reset(state);
+    if (membership_.IsRemoved(config_.member_id)) {
+      return Status(1, std::string("kvd: member ") + FormatId(config_.member_id) + ": " +
+                           kMemberRemovedMessage);
+    }
+    if (!membership_.Contains(config_.member_id)) {
       return Status(1, "kvd: the data dir " + config_.data_dir + " does not belong to member " +
                            FormatId(config_.member_id) + " (check --name and peer URLs)");
     }
     KVD_LOG("restarting member %s of cluster %s from %s (raft log %llu..%llu)",
-            FormatId(config_.member_id).c_str(), FormatId(cluster_id_).c_str(),
+            FormatId(config_.member_id).c_str(), FormatId(membership_.cluster_id()).c_str(),
             config_.data_dir.c_str(), static_cast<unsigned long long>(log_->FirstIndex()),
             static_cast<unsigned long long>(log_->LastIndex()));
   }
-  for (const Url& u : config_.advertise_client_urls) {
-    members_[config_.member_id].client_urls.push_back(u.text);
+  cluster_id_ = membership_.cluster_id();
+  {
+    std::vector<std::string> client_urls;
+    for (const Url& u : config_.advertise_client_urls) client_urls.push_back(u.text);
+    membership_.LearnHello(config_.member_id, config_.name, client_urls);
   }
 
   raft::HardState hs;
@@ -220,11 +218,7 @@ Status Node::OpenImpl() {
   term_.store(hs.term);
   compacting_ = !store_->PhysicalCompactionDone();
 
-  std::map<uint64_t, std::string> peers;
-  for (const auto& [id, m] : members_) {
-    if (id != config_.member_id && !m.peer_urls.empty()) peers[id] = TargetOf(m.peer_urls[0]);
-  }
-  transport_ = std::make_unique<Transport>(this, peers, TransportLimits{});
+  transport_ = std::make_unique<Transport>(this, PeerTargets(), TransportLimits{});
   workers_ = std::make_unique<Executor>(limits_.read_workers, limits_.read_work_queue_max);
 
   const uint64_t start_ms = static_cast<uint64_t>(NowMs());
@@ -411,18 +405,19 @@ void Node::ReportSnapshot(uint64_t id, bool ok) {
 }
 
 void Node::LearnPeer(const kvdpb::PeerHello& hello) {
-  std::lock_guard<std::mutex> lk(members_mu_);
-  auto it = members_.find(hello.from_id());
-  if (it == members_.end()) return;
-  it->second.name = hello.name();
-  it->second.client_urls.assign(hello.client_urls().begin(), hello.client_urls().end());
+  membership_.LearnHello(hello.from_id(), hello.name(),
+                         {hello.client_urls().begin(), hello.client_urls().end()});
 }
 
 bool Node::TransferLeadershipAway(std::chrono::milliseconds timeout) {
   if (!is_leader()) return true;
   {
-    std::lock_guard<std::mutex> lk(members_mu_);
-    if (members_.size() <= 1) return false;  // nobody to hand it to
+    // Nobody to hand it to: do not wait for a transfer that cannot happen.
+    const std::vector<uint64_t> voters = membership_.Voters();
+    if (std::none_of(voters.begin(), voters.end(),
+                     [this](uint64_t id) { return id != config_.member_id; })) {
+      return false;
+    }
   }
   if (!PushEvent(Event{Event::Kind::kTransfer, {}, {}, 0, false, {}})) return false;
   const auto deadline = Clock::now() + timeout;
@@ -442,12 +437,7 @@ void Node::FillHeader(etcdserverpb::ResponseHeader* header) const {
   if (header->revision() == 0) header->set_revision(store_->CurrentRevision());
 }
 
-std::vector<MemberInfo> Node::Members() const {
-  std::lock_guard<std::mutex> lk(members_mu_);
-  std::vector<MemberInfo> out;
-  for (const auto& [id, m] : members_) out.push_back(m);
-  return out;
-}
+std::vector<MemberInfo> Node::Members() const { return membership_.Members(); }
 
 kvdpb::PeerHello Node::Hello(uint64_t to) const {
   kvdpb::PeerHello h;
@@ -493,6 +483,8 @@ void Node::Run() {
       next_tick += tick;
       if (next_tick < now) next_tick = now + tick;
       ExpireWaiters(now);
+      ExpireMemberChanges(now, false);
+      MaybeStopRemoved(now);
       CheckTransferWaiters(now, false);
       MaybeExpireLeases();
       if (metrics_ != nullptr) {
@@ -510,6 +502,7 @@ void Node::Run() {
     for (Event& ev : events) HandleEvent(ev);
     for (Proposal& p : proposals) held_.push_back(std::move(p));
     ProposeHeld();
+    ProposeMemberChanges();
     for (ReadWaiter& w : reads) pending_reads_.push_back(std::move(w));
     MaybeStartReadRound();
     while (raft_->HasReady()) HandleReady();
@@ -658,6 +651,7 @@ void Node::HandleReady() {
   if (!rd.snapshot.empty()) {
     // The store was restored from the snapshot's checkpoint before the MsgSnap was stepped.
     conf_state_ = rd.snapshot.metadata.conf_state;
+    RestoreMembership(rd.snapshot);
     raft_applied_ = std::max(raft_applied_, rd.snapshot.metadata.index);
     snapshot_index_ = std::max(snapshot_index_, rd.snapshot.metadata.index);
   }
@@ -714,6 +708,7 @@ void Node::ApplyCommitted(const std::vector<raft::Entry>& entries) {
       SERVER_CHECK(s.ok(), "committed conf change at %llu is corrupt",
                    static_cast<unsigned long long>(e.index));
       conf_state_ = raft_->ApplyConfChange(cc);
+      ApplyMembership(e.index, cc);
     } else if (!e.data.empty()) {
       reqs.emplace_back();
       SERVER_CHECK(reqs.back().ParseFromString(e.data), "committed entry %llu is corrupt",
@@ -823,7 +818,9 @@ void Node::MaybeSnapshot() {
     return;
   }
   raft::Snapshot created;
-  kvstore::Status s = log_->CreateSnapshot(raft_applied_, conf_state_, "", &created);
+  // The snapshot's data is the membership (a member restored from it learns the peer URLs).
+  kvstore::Status s = log_->CreateSnapshot(raft_applied_, conf_state_,
+                                           membership_.ToProto().SerializeAsString(), &created);
   if (!s.ok()) {
     KVD_LOG("raft snapshot at %llu failed: %s", static_cast<unsigned long long>(raft_applied_),
             s.message().c_str());
@@ -870,6 +867,7 @@ void Node::FailEverything(const kvstore::Status& s) {
   for (ReadWaiter& w : reads) pending_reads_.push_back(std::move(w));
   FailReads(&pending_reads_, s);
   CheckTransferWaiters(Clock::now(), true);
+  ExpireMemberChanges(Clock::now(), true);
   std::vector<std::function<void()>> compaction_waiters;
   compaction_waiters.swap(compaction_waiters_);
   for (auto& fn : compaction_waiters) fn();  // the logical compaction is done; answer now

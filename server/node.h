@@ -39,6 +39,7 @@
 #include "raft/raw_node.h"
 #include "server/config.h"
 #include "server/executor.h"
+#include "server/membership.h"
 #include "server/metrics.h"
 #include "server/status.h"
 
@@ -69,13 +70,6 @@ inline int64_t SteadyNowMs() {
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
-
-struct MemberInfo {
-  uint64_t id = 0;
-  std::string name;
-  std::vector<std::string> peer_urls;
-  std::vector<std::string> client_urls;
-};
 
 // Bounds on every queue and loop of the node.
 struct NodeLimits {
@@ -108,9 +102,12 @@ class Node {
   // read worker thread, so it may read the store.
   using ReadDone = std::function<void(const kvstore::Status&)>;
 
-  // Opens the store and the raft log under config.data_dir, bootstrapping a new cluster when
-  // the log is empty and --initial-cluster-state is new. Errors: I/O, a data dir that belongs
-  // to a different member, joining an existing cluster with an empty data dir (not supported).
+  // Opens the store and the raft log under config.data_dir. With an empty log: bootstraps a new
+  // cluster (--initial-cluster-state=new), or joins a running one (existing): asks the other
+  // members of --initial-cluster for the membership, takes the cluster ID and its own member ID
+  // (created by MemberAdd) from it and waits for the leader to send the log or a snapshot.
+  // Errors (exit code 1): I/O, a data dir of another member or of a removed member, a joining
+  // member that was not added first ("member count is unequal"), no member reachable.
   static Status Open(const Config& config, const NodeLimits& limits, std::unique_ptr<Node>* out);
   ~Node();  // Stop()s
   Node(const Node&) = delete;
@@ -125,7 +122,8 @@ class Node {
   // server stopped". Idempotent.
   void Stop();
   // Leader only: hands leadership to the most caught-up peer and waits up to `timeout` for it
-  // to happen (SIGTERM path). Returns true when this node is no longer leader.
+  // to happen (SIGTERM path). Returns true when this node is no longer leader; false at once
+  // when there is no other voter to hand it to.
   bool TransferLeadershipAway(std::chrono::milliseconds timeout);
 
   // ---- client side (any thread) ----
@@ -156,6 +154,28 @@ class Node {
   // such as Defragment), or fn(false) if the node stops first. False when the queue is full or
   // the node already stopped (fn is then never called).
   [[nodiscard]] bool RunOnRaftThread(std::function<void(bool run)> fn);
+
+  // ---- membership (any thread) ----
+  // The answer to a Cluster RPC: code/message (0 = ok) and, when ok, the member list after the
+  // change (as this member knows it) and, for an add, the new member. Called exactly once, on
+  // the raft thread, a gRPC thread or a read worker: it must be quick.
+  using MemberChangeDone = std::function<void(kvdpb::MemberChangeResponse)>;
+  // etcd's AddMember / RemoveMember / UpdateMember / PromoteMember. `req.peer_urls` must be
+  // validated and sorted by the caller. The leader checks (strict reconfiguration, learner
+  // readiness, etcd's validation), proposes the conf change and answers once it applied it; a
+  // follower forwards the request to the leader (kvdpb.Peer/MemberChange) and answers once it
+  // applied the change itself. Errors: etcd's membership errors (server/membership.h), no
+  // leader, leader changed, request timed out, too many requests, server stopped.
+  void ChangeMembership(kvdpb::MemberChangeRequest req, MemberChangeDone done);
+  // The leader side of ChangeMembership (never forwards: "leader changed" if not leader).
+  void ChangeMembershipAsLeader(kvdpb::MemberChangeRequest req, MemberChangeDone done);
+  // A peer told this member it was removed from the cluster: stop (see SetOnRemoved).
+  void ReportRemoved();
+  // Called once (on the raft thread) when this member learns it was removed, 1 s after it
+  // applied its own removal (etcd's stopWithDelay) or at once when a peer refused it. The owner
+  // should then stop the process. Precondition: before Start().
+  void SetOnRemoved(std::function<void()> fn) { on_removed_ = std::move(fn); }
+  const Membership& membership() const { return membership_; }
 
   // ---- transport side (any thread) ----
   // A message from a peer. Dropped (false) when the inbound queue is full.
@@ -209,6 +229,14 @@ class Node {
     uint64_t index = 0;
     std::chrono::steady_clock::time_point sent;
   };
+  // A Cluster RPC at the leader: waiting to be proposed (held) or to be applied (waiting).
+  struct MemberChangeWaiter {
+    kvdpb::MemberChangeContext ctx;
+    MemberChangeDone done;
+    std::chrono::steady_clock::time_point deadline;
+  };
+  static constexpr size_t kMemberChangesMax = 16;
+
   struct Event {
     enum class Kind { kMessage, kSnapshot, kUnreachable, kSnapshotStatus, kTransfer, kCall } kind;
     raft::Message msg;
@@ -220,6 +248,17 @@ class Node {
 
   Node(const Config& config, const NodeLimits& limits);
   Status OpenImpl();
+  // Membership (server/node_membership.cc).
+  Status JoinExisting();
+  std::map<uint64_t, std::string> PeerTargets() const;
+  void ApplyMembership(uint64_t index, const raft::ConfChange& cc);
+  void RestoreMembership(const raft::Snapshot& snap);
+  void ProposeMemberChanges();
+  kvstore::Status CheckMemberChange(const kvdpb::MemberChangeContext& change);
+  void ExpireMemberChanges(std::chrono::steady_clock::time_point now, bool stopping);
+  void MarkRemoved(std::chrono::milliseconds delay);
+  void MaybeStopRemoved(std::chrono::steady_clock::time_point now);
+  void SaveMembership();
   void Run();
   void HandleEvent(Event& ev);
   void ProposeHeld();
@@ -254,8 +293,9 @@ class Node {
   std::atomic<uint64_t> commit_{0};
   std::atomic<uint64_t> applied_{0};
 
-  mutable std::mutex members_mu_;
-  std::map<uint64_t, MemberInfo> members_;
+  Membership membership_;
+  std::string membership_path_;  // <data-dir>/member/membership
+  std::function<void()> on_removed_;
 
   // Queues from other threads to the raft thread, under mu_.
   std::mutex mu_;
@@ -292,6 +332,12 @@ class Node {
   static constexpr size_t kTransferWaitersMax = 16;
   void CheckTransferWaiters(std::chrono::steady_clock::time_point now, bool stopping);
   std::map<int64_t, int64_t> revoking_unused_;  // lease id -> when its revoke was proposed (ms)
+  // Membership changes at the leader (together at most kMemberChangesMax).
+  std::deque<MemberChangeWaiter> member_changes_held_;
+  std::map<uint64_t, MemberChangeWaiter> member_changes_waiting_;  // by request id
+  // When this member learned it was removed, when to call on_removed_ (raft thread).
+  std::optional<std::chrono::steady_clock::time_point> removed_stop_at_;
+  bool removed_notified_ = false;
 };
 
 }  // namespace server

@@ -82,12 +82,6 @@ grpc::ServerUnaryReactor* ReadAndReply(Node* node, grpc::CallbackServerContext* 
   return reactor;
 }
 
-void FillClusterHeader(Node* node, etcdserverpb::ResponseHeader* h) {
-  h->set_cluster_id(node->cluster_id());
-  h->set_member_id(node->member_id());
-  h->set_raft_term(node->term());
-}
-
 }  // namespace
 
 // ---- KV ---------------------------------------------------------------------------------------
@@ -391,24 +385,6 @@ grpc::ServerUnaryReactor* AuthService::Authenticate(
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                                "etcdserver: authentication is not enabled"));
-  return reactor;
-}
-
-// ---- Cluster ----------------------------------------------------------------------------------
-
-grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext* ctx,
-                                                     const etcdserverpb::MemberListRequest* /*req*/,
-                                                     etcdserverpb::MemberListResponse* resp) {
-  for (const MemberInfo& m : node_->Members()) {
-    etcdserverpb::Member* out = resp->add_members();
-    out->set_id(m.id);
-    out->set_name(m.name);
-    for (const auto& u : m.peer_urls) out->add_peerurls(u);
-    for (const auto& u : m.client_urls) out->add_clienturls(u);
-  }
-  FillClusterHeader(node_, resp->mutable_header());
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(grpc::Status::OK);
   return reactor;
 }
 

@@ -78,12 +78,29 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
   Node* node_;
 };
 
+// etcd's Cluster service (server/cluster_service.cc). Changes go through
+// Node::ChangeMembership (forwarded to the leader, replicated as raft conf changes); every
+// response has cluster_id, member_id and raft_term in its header (etcd sets no revision there)
+// and the member list after the change.
 class ClusterService final : public etcdserverpb::Cluster::CallbackService {
  public:
   explicit ClusterService(Node* node) : node_(node) {}
   grpc::ServerUnaryReactor* MemberList(grpc::CallbackServerContext* ctx,
                                        const etcdserverpb::MemberListRequest* req,
                                        etcdserverpb::MemberListResponse* resp) override;
+  // Invalid or missing peer URLs: InvalidArgument "etcdserver: given member URLs are invalid".
+  grpc::ServerUnaryReactor* MemberAdd(grpc::CallbackServerContext* ctx,
+                                      const etcdserverpb::MemberAddRequest* req,
+                                      etcdserverpb::MemberAddResponse* resp) override;
+  grpc::ServerUnaryReactor* MemberRemove(grpc::CallbackServerContext* ctx,
+                                         const etcdserverpb::MemberRemoveRequest* req,
+                                         etcdserverpb::MemberRemoveResponse* resp) override;
+  grpc::ServerUnaryReactor* MemberUpdate(grpc::CallbackServerContext* ctx,
+                                         const etcdserverpb::MemberUpdateRequest* req,
+                                         etcdserverpb::MemberUpdateResponse* resp) override;
+  grpc::ServerUnaryReactor* MemberPromote(grpc::CallbackServerContext* ctx,
+                                          const etcdserverpb::MemberPromoteRequest* req,
+                                          etcdserverpb::MemberPromoteResponse* resp) override;
 
  private:
   Node* node_;

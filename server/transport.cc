@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "raft/codec.h"
 #include "server/log.h"
@@ -18,12 +19,14 @@ namespace server {
 struct Transport::Peer {
   uint64_t id = 0;
   std::string target;
-  std::unique_ptr<kvdpb::Peer::Stub> stub;
+  std::shared_ptr<kvdpb::Peer::Stub> stub;  // shared with async calls in flight
   std::mutex mu;
   std::condition_variable cv;
   std::deque<raft::Message> queue;  // bounded by limits_.queue_msgs_max
   bool stop = false;
   grpc::ClientContext* active = nullptr;  // the call in progress, for Stop to cancel
+  // When the current stream's first write succeeded; nullopt while the link is down.
+  std::optional<std::chrono::steady_clock::time_point> up_since;
   std::thread thread;
 };
 
@@ -40,6 +43,30 @@ class Transport::Service final : public kvdpb::Peer::CallbackService {
   grpc::ServerReadReactor<kvdpb::SnapshotChunk>* Snapshot(grpc::CallbackServerContext* /*ctx*/,
                                                           kvdpb::PeerAck* /*ack*/) override {
     return new SnapshotReactor(node_, limits_);
+  }
+  grpc::ServerUnaryReactor* MemberChange(grpc::CallbackServerContext* ctx,
+                                         const kvdpb::MemberChangeRequest* req,
+                                         kvdpb::MemberChangeResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    if (!HelloOk(node_, req->hello())) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "cluster ID mismatch"));
+    } else if (!node_->is_leader()) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "not leader"));
+    } else {
+      node_->ChangeMembershipAsLeader(*req, [reactor, resp](kvdpb::MemberChangeResponse r) {
+        resp->Swap(&r);
+        reactor->Finish(grpc::Status::OK);
+      });
+    }
+    return reactor;
+  }
+  grpc::ServerUnaryReactor* Members(grpc::CallbackServerContext* ctx,
+                                    const kvdpb::MembersRequest* /*req*/,
+                                    kvdpb::MembersResponse* resp) override {
+    *resp->mutable_state() = node_->membership().ToProto();
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
   }
   grpc::ServerUnaryReactor* LeaseRenew(grpc::CallbackServerContext* ctx,
                                        const kvdpb::LeaseRenewRequest* req,
@@ -81,9 +108,15 @@ class Transport::Service final : public kvdpb::Peer::CallbackService {
         }
         node_->LearnPeer(batch_.hello());
         greeted_ = true;
+        from_ = batch_.hello().from_id();
       }
       if (!greeted_) {
         Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "no hello"));
+        return;
+      }
+      // etcd's rafthttp answers a removed member 410 Gone; the sender then stops itself.
+      if (node_->membership().IsRemoved(from_)) {
+        Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, kMemberRemovedMessage));
         return;
       }
       for (const std::string& bytes : batch_.messages()) {
@@ -100,6 +133,7 @@ class Transport::Service final : public kvdpb::Peer::CallbackService {
     Node* node_;
     kvdpb::PeerBatch batch_;
     bool greeted_ = false;
+    uint64_t from_ = 0;
   };
 
   class SnapshotReactor final : public grpc::ServerReadReactor<kvdpb::SnapshotChunk> {
@@ -164,20 +198,75 @@ class Transport::Service final : public kvdpb::Peer::CallbackService {
 
 Transport::Transport(Node* node, std::map<uint64_t, std::string> peers, TransportLimits limits)
     : node_(node), limits_(limits), service_(std::make_unique<Service>(node, limits)) {
-  grpc::ChannelArguments args;
   // Reconnect fast: a restarted member must rejoin within a few heartbeats, not gRPC's 1-120 s.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  args.SetMaxSendMessageSize(-1);
-  for (auto& [id, target] : peers) {
-    auto p = std::make_unique<Peer>();
-    p->id = id;
-    p->target = target;
-    p->stub = kvdpb::Peer::NewStub(
-        grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
-    peers_.emplace(id, std::move(p));
+  channel_args_.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  channel_args_.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  channel_args_.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  channel_args_.SetMaxSendMessageSize(-1);
+  for (auto& [id, target] : peers) peers_.emplace(id, MakePeer(id, target));
+}
+
+std::unique_ptr<Transport::Peer> Transport::MakePeer(uint64_t id, const std::string& target) const {
+  auto p = std::make_unique<Peer>();
+  p->id = id;
+  p->target = target;
+  p->stub = kvdpb::Peer::NewStub(
+      grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), channel_args_));
+  return p;
+}
+
+void Transport::StopPeer(Peer* p) {
+  {
+    std::lock_guard<std::mutex> lk(p->mu);
+    p->stop = true;
+    if (p->active != nullptr) p->active->TryCancel();
   }
+  p->cv.notify_all();
+  if (p->thread.joinable()) p->thread.join();
+}
+
+void Transport::SetPeers(const std::map<uint64_t, std::string>& peers) {
+  std::vector<std::unique_ptr<Peer>> gone;
+  {
+    std::lock_guard<std::mutex> lk(peers_mu_);
+    for (auto it = peers_.begin(); it != peers_.end();) {
+      auto want = peers.find(it->first);
+      if (want == peers.end() || want->second != it->second->target) {
+        gone.push_back(std::move(it->second));
+        it = peers_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (const auto& [id, target] : peers) {
+      if (peers_.count(id) > 0) continue;
+      auto p = MakePeer(id, target);
+      if (started_) {
+        Peer* raw = p.get();
+        p->thread = std::thread([this, raw] { SenderLoop(raw); });
+      }
+      KVD_LOG("peer %s at %s added", FormatId(id).c_str(), target.c_str());
+      peers_.emplace(id, std::move(p));
+    }
+  }
+  for (auto& p : gone) {
+    KVD_LOG("peer %s at %s removed", FormatId(p->id).c_str(), p->target.c_str());
+    StopPeer(p.get());
+  }
+}
+
+std::map<uint64_t, PeerLink> Transport::Links(std::chrono::milliseconds healthy_for) {
+  const auto now = std::chrono::steady_clock::now();
+  std::map<uint64_t, PeerLink> out;
+  std::lock_guard<std::mutex> lk(peers_mu_);
+  for (auto& [id, p] : peers_) {
+    std::lock_guard<std::mutex> plk(p->mu);
+    PeerLink l;
+    l.active = p->up_since.has_value();
+    l.active_long_enough = l.active && now - *p->up_since >= healthy_for;
+    out[id] = l;
+  }
+  return out;
 }
 
 Transport::~Transport() { Stop(); }
@@ -185,6 +274,7 @@ Transport::~Transport() { Stop(); }
 grpc::Service* Transport::service() { return service_.get(); }
 
 void Transport::Start() {
+  std::lock_guard<std::mutex> lk(peers_mu_);
   SERVER_CHECK(!started_, "transport started twice");
   started_ = true;
   for (auto& [id, p] : peers_) {
@@ -194,37 +284,47 @@ void Transport::Start() {
 }
 
 void Transport::Stop() {
-  for (auto& [id, p] : peers_) {
+  std::map<uint64_t, std::unique_ptr<Peer>> peers;
+  {
+    std::lock_guard<std::mutex> lk(peers_mu_);
+    peers.swap(peers_);
+  }
+  for (auto& [id, p] : peers) {
     std::lock_guard<std::mutex> lk(p->mu);
     p->stop = true;
     if (p->active != nullptr) p->active->TryCancel();
     p->cv.notify_all();
   }
-  for (auto& [id, p] : peers_) {
+  for (auto& [id, p] : peers) {
     if (p->thread.joinable()) p->thread.join();
   }
 }
 
 void Transport::Send(std::vector<raft::Message> msgs) {
-  for (raft::Message& m : msgs) {
-    auto it = peers_.find(m.to);
-    if (it == peers_.end()) continue;  // not a peer we know (removed member)
-    Peer& p = *it->second;
-    bool full = false;
-    {
-      std::lock_guard<std::mutex> lk(p.mu);
-      if (p.queue.size() >= limits_.queue_msgs_max) {
-        full = true;
+  std::vector<uint64_t> unreachable;
+  {
+    std::lock_guard<std::mutex> plk(peers_mu_);
+    for (raft::Message& m : msgs) {
+      auto it = peers_.find(m.to);
+      if (it == peers_.end()) continue;  // not a peer we know (removed member)
+      Peer& p = *it->second;
+      bool full = false;
+      {
+        std::lock_guard<std::mutex> lk(p.mu);
+        if (p.queue.size() >= limits_.queue_msgs_max) {
+          full = true;
+        } else {
+          p.queue.push_back(std::move(m));
+        }
+      }
+      if (full) {
+        unreachable.push_back(p.id);
       } else {
-        p.queue.push_back(std::move(m));
+        p.cv.notify_one();
       }
     }
-    if (full) {
-      node_->ReportUnreachable(p.id);
-    } else {
-      p.cv.notify_one();
-    }
   }
+  for (uint64_t id : unreachable) node_->ReportUnreachable(id);
 }
 
 void Transport::SenderLoop(Peer* peer) {
@@ -233,11 +333,13 @@ void Transport::SenderLoop(Peer* peer) {
   kvdpb::PeerAck ack;
   auto close_stream = [&] {
     if (writer) {
-      (void)writer->Finish();
+      grpc::Status st = writer->Finish();
       writer.reset();
+      if (st.error_message() == kMemberRemovedMessage) node_->ReportRemoved();
     }
     std::lock_guard<std::mutex> lk(peer->mu);
     peer->active = nullptr;
+    peer->up_since.reset();
     ctx.reset();
   };
   bool logged_down = false;
@@ -248,7 +350,10 @@ void Transport::SenderLoop(Peer* peer) {
     std::vector<raft::Message> batch;
     {
       std::unique_lock<std::mutex> lk(peer->mu);
-      peer->cv.wait(lk, [&] { return peer->stop || !peer->queue.empty() || need_hello; });
+      // Idle for idle_ping_ms: fall through and write an empty batch, which checks the link
+      // (and lets a member that was removed hear about it).
+      (void)peer->cv.wait_for(lk, std::chrono::milliseconds(limits_.idle_ping_ms),
+                              [&] { return peer->stop || !peer->queue.empty() || need_hello; });
       if (peer->stop) break;
       size_t bytes = 0;
       while (!peer->queue.empty() && batch.size() < limits_.batch_msgs_max &&
@@ -280,6 +385,10 @@ void Transport::SenderLoop(Peer* peer) {
     for (const raft::Message& m : batch) out.add_messages(raft::EncodeMessage(m));
     if (writer->Write(out)) {
       need_hello = false;
+      {
+        std::lock_guard<std::mutex> lk(peer->mu);
+        if (!peer->up_since) peer->up_since = std::chrono::steady_clock::now();
+      }
       if (logged_down) KVD_LOG("peer %s is reachable again", FormatId(peer->id).c_str());
       logged_down = false;
       continue;
@@ -306,12 +415,18 @@ void Transport::SenderLoop(Peer* peer) {
 
 void Transport::RenewLease(uint64_t leader, int64_t lease_id, int timeout_ms,
                            std::function<void(const grpc::Status&, int64_t ttl)> done) {
-  auto it = peers_.find(leader);
-  if (it == peers_.end()) {
+  std::shared_ptr<kvdpb::Peer::Stub> stub;
+  {
+    std::lock_guard<std::mutex> lk(peers_mu_);
+    auto it = peers_.find(leader);
+    if (it != peers_.end()) stub = it->second->stub;
+  }
+  if (!stub) {
     done(grpc::Status(grpc::StatusCode::UNAVAILABLE, "etcdserver: no leader"), 0);
     return;
   }
   struct Call {
+    std::shared_ptr<kvdpb::Peer::Stub> stub;
     grpc::ClientContext ctx;
     kvdpb::LeaseRenewRequest req;
     kvdpb::LeaseRenewResponse resp;
@@ -322,11 +437,43 @@ void Transport::RenewLease(uint64_t leader, int64_t lease_id, int timeout_ms,
   *call->req.mutable_hello() = node_->Hello(leader);
   call->req.set_id(lease_id);
   call->done = std::move(done);
-  it->second->stub->async()->LeaseRenew(&call->ctx, &call->req, &call->resp,
-                                        [call](grpc::Status s) {
-                                          call->done(s, call->resp.ttl());
-                                          delete call;
-                                        });
+  call->stub = stub;
+  stub->async()->LeaseRenew(&call->ctx, &call->req, &call->resp, [call](grpc::Status s) {
+    call->done(s, call->resp.ttl());
+    delete call;
+  });
+}
+
+void Transport::ForwardMemberChange(
+    uint64_t leader, kvdpb::MemberChangeRequest req, int timeout_ms,
+    std::function<void(const grpc::Status&, const kvdpb::MemberChangeResponse&)> done) {
+  std::shared_ptr<kvdpb::Peer::Stub> stub;
+  {
+    std::lock_guard<std::mutex> lk(peers_mu_);
+    auto it = peers_.find(leader);
+    if (it != peers_.end()) stub = it->second->stub;
+  }
+  if (!stub) {
+    done(grpc::Status(grpc::StatusCode::UNAVAILABLE, "etcdserver: no leader"), {});
+    return;
+  }
+  struct Call {
+    std::shared_ptr<kvdpb::Peer::Stub> stub;
+    grpc::ClientContext ctx;
+    kvdpb::MemberChangeRequest req;
+    kvdpb::MemberChangeResponse resp;
+    std::function<void(const grpc::Status&, const kvdpb::MemberChangeResponse&)> done;
+  };
+  auto* call = new Call();  // owned by the completion callback below
+  call->stub = stub;
+  call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
+  call->req = std::move(req);
+  *call->req.mutable_hello() = node_->Hello(leader);
+  call->done = std::move(done);
+  stub->async()->MemberChange(&call->ctx, &call->req, &call->resp, [call](grpc::Status s) {
+    call->done(s, call->resp);
+    delete call;
+  });
 }
 
 bool Transport::SendSnapshot(Peer* peer, const raft::Message& m) {

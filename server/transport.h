@@ -14,6 +14,9 @@
 // Thread-safety: Send from the raft thread; Start/Stop from the owner; the service from gRPC.
 #pragma once
 
+#include <grpcpp/support/channel_arguments.h>
+
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -27,6 +30,7 @@
 
 #include "proto/kvd_peer.grpc.pb.h"
 #include "raft/types.h"
+#include "server/membership.h"
 
 namespace server {
 
@@ -43,6 +47,9 @@ struct TransportLimits {
   uint64_t snapshot_bytes_max = 16ull << 30;
   // Pause after a failed stream before reconnecting (milliseconds).
   int retry_pause_ms = 100;
+  // An idle stream gets an empty batch this often (milliseconds), so a broken link (or a
+  // member told it was removed) is noticed even when raft has nothing to send.
+  int idle_ping_ms = 500;
 };
 
 class Transport {
@@ -61,6 +68,17 @@ class Transport {
   // lease) or the failure, on a gRPC thread. Bounded by `timeout_ms`.
   void RenewLease(uint64_t leader, int64_t lease_id, int timeout_ms,
                   std::function<void(const grpc::Status&, int64_t ttl)> done);
+  // Forwards a Cluster RPC to peer `leader`; `done` gets the leader's answer or the failure, on
+  // a gRPC thread. Bounded by `timeout_ms`.
+  void ForwardMemberChange(
+      uint64_t leader, kvdpb::MemberChangeRequest req, int timeout_ms,
+      std::function<void(const grpc::Status&, const kvdpb::MemberChangeResponse&)> done);
+  // Replaces the set of peers (id -> "host:port"): starts senders for new ones, stops those
+  // gone or moved. Any thread; blocks while stopped senders finish their current write.
+  void SetPeers(const std::map<uint64_t, std::string>& peers);
+  // How each peer's stream looks now; `healthy_for`: how long a link must have been up to
+  // count as active_long_enough (etcd's HealthInterval).
+  std::map<uint64_t, PeerLink> Links(std::chrono::milliseconds healthy_for);
   // To register on the peer listener (lives as long as the Transport).
   grpc::Service* service();
 
@@ -69,9 +87,15 @@ class Transport {
   class Service;
   void SenderLoop(Peer* peer);
   bool SendSnapshot(Peer* peer, const raft::Message& m);
+  std::unique_ptr<Peer> MakePeer(uint64_t id, const std::string& target) const;
+  static void StopPeer(Peer* p);
 
   Node* node_;
   TransportLimits limits_;
+  grpc::ChannelArguments channel_args_;
+  // Guards peers_ and started_ (Send runs on the raft thread, forwards on gRPC threads, peer
+  // changes on the raft thread).
+  std::mutex peers_mu_;
   std::map<uint64_t, std::unique_ptr<Peer>> peers_;
   std::unique_ptr<Service> service_;
   bool started_ = false;
