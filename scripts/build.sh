@@ -6,5 +6,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build_dir=${1:-$root/build}
 shift || true
 jobs=${KV_JOBS:-$(nproc)}
-cmake -S "$root" -B "$build_dir" -G Ninja -DKV_WERROR=ON "$@" >/dev/null
+# ccache, when a developer has it, makes rebuilds in fresh clones cheap; CI does not need it.
+launcher=()
+if command -v ccache >/dev/null 2>&1; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache); fi
+cmake -S "$root" -B "$build_dir" -G Ninja -DKV_WERROR=ON "${launcher[@]}" "$@" >/dev/null
 cmake --build "$build_dir" -j "$jobs"
