@@ -27,8 +27,21 @@ for p in "${packages[@]}"; do
   fi
 done
 
+# The npm etcd3 client used by tests/compat (pinned by tests/node/package-lock.json). `npm ci`
+# runs only when node_modules is missing or older than the lock file, so tests never download.
+install_node_modules() {
+  local dir
+  dir="$(cd "$(dirname "$0")/.." && pwd)/tests/node"
+  if [ ! -f "$dir/node_modules/.package-lock.json" ] ||
+     [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    echo "setup: npm ci in tests/node"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all packages present"
+  install_node_modules
   exit 0
 fi
 
@@ -43,4 +56,5 @@ DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-inst
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet etcd 2>/dev/null; then
   "${sudo_cmd[@]}" systemctl disable --now etcd || true
 fi
+install_node_modules
 echo "setup: done"
