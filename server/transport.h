@@ -61,6 +61,10 @@ class Transport {
   // lease) or the failure, on a gRPC thread. Bounded by `timeout_ms`.
   void RenewLease(uint64_t leader, int64_t lease_id, int timeout_ms,
                   std::function<void(const grpc::Status&, int64_t ttl)> done);
+  // Asks peer `leader` for the remaining TTL of a lease (-1: no such lease), without renewing
+  // it; the same contract as RenewLease otherwise.
+  void LeaseTimeToLive(uint64_t leader, int64_t lease_id, int timeout_ms,
+                       std::function<void(const grpc::Status&, int64_t remaining)> done);
   // To register on the peer listener (lives as long as the Transport).
   grpc::Service* service();
 
@@ -68,6 +72,8 @@ class Transport {
   struct Peer;
   class Service;
   void SenderLoop(Peer* peer);
+  void AskLeader(uint64_t leader, int64_t lease_id, bool time_to_live, int timeout_ms,
+                 std::function<void(const grpc::Status&, const kvdpb::LeaseRenewResponse&)> done);
   bool SendSnapshot(Peer* peer, const raft::Message& m);
 
   Node* node_;
