@@ -10,6 +10,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -288,6 +289,10 @@ void CompareLine(const ScriptLine& line, const Output& e, const Output& k) {
   const std::string nk = compattest::NormalizeOutput(line, k.out, k.err);
   const bool same = ne == nk && e.exit_code == k.exit_code && !e.timed_out && !k.timed_out;
   INFO(Report(line, e, k));
+  // DIFFTEST_VERBOSE=1 prints every line's outputs, matching or not.
+  if (const char* v = std::getenv("DIFFTEST_VERBOSE"); v != nullptr && *v == '1') {
+    WARN(Report(line, e, k));
+  }
   if (line.Has("known")) {
     // A documented difference (the tag says why): the line stays in the script and must still
     // differ, so the tag is removed once kvd matches.

@@ -49,16 +49,43 @@ std::string Replace(const std::string& text, const char* pattern, const char* wi
   return std::regex_replace(text, std::regex(pattern), with);
 }
 
+// A lease's remaining TTL depends on when the command ran, so it is compared only as "below
+// the granted TTL" (LT) or not (EQ/GT): a live lease always shows less than granted (etcd
+// truncates), so a member that reports the full TTL still differs. `re` captures the
+// remaining TTL in group 2 and the granted one in group `granted_group` (1 or 3).
+std::string NormalizeRemaining(const std::string& s, const std::regex& re,
+                               std::size_t granted_group) {
+  std::string out;
+  auto begin = s.cbegin();
+  std::smatch m;
+  while (std::regex_search(begin, s.cend(), m, re)) {
+    const long long remaining = std::stoll(m[2].str());
+    const long long granted = std::stoll(m[granted_group].str());
+    const char* rel = remaining < granted ? "LT" : remaining == granted ? "EQ" : "GT";
+    out.append(begin, m[2].first);
+    out += rel;
+    out.append(m[2].second, m[0].second);
+    begin = m[0].second;
+  }
+  out.append(begin, s.cend());
+  return out;
+}
+
 std::string NormalizeText(const ScriptLine& line, std::string s) {
+  static const std::regex kSimple(R"re(TTL\((\d+)s\), remaining\((\d+)s\))re");
+  static const std::regex kJson(R"re("ttl":()?(-?\d+),"granted-ttl":(\d+))re");
+  static const std::regex kFields(R"re("TTL" : ()?(-?\d+)\n"GrantedTTL" : (\d+))re");
+  s = NormalizeRemaining(s, kSimple, 1);
+  s = NormalizeRemaining(s, kJson, 3);
+  s = NormalizeRemaining(s, kFields, 3);
   // Always: what differs between any two clusters.
   s = Replace(s, R"(127\.0\.0\.1:\d+)", "127.0.0.1:PORT");
   s = Replace(s,
               R"re("(cluster_id|member_id|raft_term|ID|id|leader|memberID|raftIndex|raftTerm|)re"
-              R"re(raftAppliedIndex|dbSize|dbSizeInUse|hash|lease|ttl)":\d+)re",
+              R"re(raftAppliedIndex|dbSize|dbSizeInUse|hash|lease)":\d+)re",
               "\"$1\":N");
   s = Replace(s, R"re("(ClusterID|MemberID|RaftTerm|Lease|ID)" : \d+)re", "\"$1\" : N");
   s = Replace(s, R"(\b[0-9a-f]{12,16}\b)", "HEXID");
-  s = Replace(s, R"(remaining\(\d+s\))", "remaining(Ns)");
   s = Replace(s, R"(took = \S+)", "took = DURATION");
   s = Replace(s, R"(\b\d+(\.\d+)?(ns|µs|ms)\b)", "DURATION");
   s = Replace(s, R"(\b\d+\.\d+s\b)", "DURATION");
