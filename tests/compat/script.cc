@@ -71,7 +71,32 @@ std::string NormalizeRemaining(const std::string& s, const std::regex& re,
   return out;
 }
 
+// Sorts the `sep`-separated items of group 1 of every match of `re`: etcd lists a lease's
+// attached keys in map order, which varies from run to run.
+std::string SortLists(const std::string& s, const std::regex& re, char sep) {
+  std::string out;
+  auto begin = s.cbegin();
+  std::smatch m;
+  while (std::regex_search(begin, s.cend(), m, re)) {
+    std::vector<std::string> items;
+    std::istringstream in(m[1].str());
+    for (std::string item; std::getline(in, item, sep);) items.push_back(item);
+    std::sort(items.begin(), items.end());
+    out.append(begin, m[1].first);
+    for (std::size_t i = 0; i < items.size(); ++i)
+      out += (i == 0 ? "" : std::string(1, sep)) + items[i];
+    out.append(m[1].second, m[0].second);
+    begin = m[0].second;
+  }
+  out.append(begin, s.cend());
+  return out;
+}
+
 std::string NormalizeText(const ScriptLine& line, std::string s) {
+  static const std::regex kKeysSimple(R"re(attached keys\(\[([^\]]*)\]\))re");
+  static const std::regex kKeysJson(R"re("keys":\[([^\]]*)\])re");
+  s = SortLists(s, kKeysSimple, ' ');
+  s = SortLists(s, kKeysJson, ',');
   static const std::regex kSimple(R"re(TTL\((\d+)s\), remaining\((\d+)s\))re");
   static const std::regex kJson(R"re("ttl":()?(-?\d+),"granted-ttl":(\d+))re");
   static const std::regex kFields(R"re("TTL" : ()?(-?\d+)\n"GrantedTTL" : (\d+))re");
