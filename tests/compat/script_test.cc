@@ -84,7 +84,7 @@ TEST_CASE("normalization hides cluster identity but keeps revisions and TTL rela
         NormalizeOutput(plain, "\"revision\":7", ""));
 }
 
-TEST_CASE("normalization tags: rev, nums, sort; lease key lists are sorted", "[unit][difftest]") {
+TEST_CASE("normalization tags rev, nums and sort, and sorted lease key lists", "[unit][difftest]") {
   // Goal: each tag widens normalization only where asked; attached-key order never matters.
   ScriptLine rev;
   rev.tags["rev"] = "";
