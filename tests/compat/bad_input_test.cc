@@ -38,10 +38,8 @@ kvtest::ClusterOptions Options(const std::filesystem::path& binary, std::size_t 
 
 // The kvd cluster under test plus the etcd oracle; `endpoints()` lists etcd first.
 struct Servers {
-  std::unique_ptr<kvtest::EtcdLikeCluster> etcd =
-      kvtest::StartEtcdLikeCluster(Options("/usr/bin/etcd", 1));
-  std::unique_ptr<kvtest::EtcdLikeCluster> kvd =
-      kvtest::StartEtcdLikeCluster(Options(KVD_BINARY, 3));
+  std::unique_ptr<kvtest::EtcdLikeCluster> etcd;
+  std::unique_ptr<kvtest::EtcdLikeCluster> kvd;
 
   std::vector<std::string> endpoints() const {
     std::vector<std::string> all = {etcd->endpoint(0)};
@@ -122,7 +120,8 @@ pb::TxnRequest PutsTxn(int n) {
 TEST_CASE("bad requests get etcd's code and message from kvd", "[integration][badinput]") {
   // Goal: oversized request, too many txn ops, empty keys, unknown leases, duplicate txn keys
   // and an unknown member ID fail on kvd exactly as on etcd; the cluster keeps serving.
-  Servers s;
+  Servers s{kvtest::StartEtcdLikeCluster(Options("/usr/bin/etcd", 1)),
+            kvtest::StartEtcdLikeCluster(Options(KVD_BINARY, 3))};
   using grpc::StatusCode;
 
   {
@@ -385,5 +384,33 @@ TEST_CASE("kvd keeps serving after watch and keep-alive clients vanish",
     lstream->WritesDone();
     lctx.TryCancel();
     (void)lstream->Finish();
+  }
+}
+
+TEST_CASE("--max-request-bytes and --max-txn-ops set on the command line are enforced",
+          "[integration][badinput]") {
+  // Goal: both limits follow the flags on kvd as on etcd: just under passes, just over fails
+  // with etcd's code and message.
+  const std::vector<std::string> flags = {"--max-request-bytes=65536", "--max-txn-ops=16"};
+  kvtest::ClusterOptions etcd_options = Options("/usr/bin/etcd", 1);
+  etcd_options.extra_args = flags;
+  kvtest::ClusterOptions kvd_options = Options(KVD_BINARY, 1);
+  kvd_options.extra_args = flags;
+  Servers s{kvtest::StartEtcdLikeCluster(etcd_options), kvtest::StartEtcdLikeCluster(kvd_options)};
+  ExpectError<pb::KV>(s, &pb::KV::Stub::Put, PutReq("big", std::string(70000, 'x')),
+                      grpc::StatusCode::INVALID_ARGUMENT, "etcdserver: request is too large");
+  ExpectError<pb::KV>(s, &pb::KV::Stub::Txn, PutsTxn(17), grpc::StatusCode::INVALID_ARGUMENT,
+                      "etcdserver: too many operations in txn request");
+  for (const auto& ep : s.endpoints()) {
+    auto kv = pb::KV::NewStub(kvtest::MakeChannel(ep));
+    pb::PutResponse put;
+    const grpc::Status ps =
+        Unary(*kv, &pb::KV::Stub::Put, PutReq("big", std::string(60000, 'x')), &put);
+    INFO(ep << ": " << Describe(ps));
+    CHECK(ps.ok());
+    pb::TxnResponse txn;
+    const grpc::Status ts = Unary(*kv, &pb::KV::Stub::Txn, PutsTxn(16), &txn);
+    INFO(ep << ": " << Describe(ts));
+    CHECK(ts.ok());
   }
 }
