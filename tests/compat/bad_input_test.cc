@@ -387,7 +387,7 @@ TEST_CASE("kvd keeps serving after watch and keep-alive clients vanish",
   }
 }
 
-TEST_CASE("--max-request-bytes and --max-txn-ops set on the command line are enforced",
+TEST_CASE("request size and txn op limits set by flags are enforced like etcd",
           "[integration][badinput]") {
   // Goal: both limits follow the flags on kvd as on etcd: just under passes, just over fails
   // with etcd's code and message.
