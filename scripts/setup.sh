@@ -28,19 +28,22 @@ for p in "${packages[@]}"; do
   fi
 done
 
-# npm packages pinned by tests/deploy/package-lock.json (the Kubernetes schema validator), installed
-# with `npm ci` only when the lock file changed since the last install: tests never download.
+# npm packages pinned by package-lock.json files: the Kubernetes schema validator (tests/deploy)
+# and the etcd3 client (tests/node). `npm ci` runs only when a lock file changed since the last
+# install, so tests never download.
 install_npm_packages() {
-  local dir
-  dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/deploy"
-  [ -f "$dir/package-lock.json" ] || return 0
-  if [ -f "$dir/node_modules/.package-lock.json" ] &&
-    cmp -s <(sha256sum <"$dir/package-lock.json") "$dir/node_modules/.kvd-lock.sha256"; then
-    return 0
-  fi
-  echo "setup: npm ci in tests/deploy"
-  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
-  sha256sum <"$dir/package-lock.json" >"$dir/node_modules/.kvd-lock.sha256"
+  local root dir
+  root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  for dir in "$root/tests/deploy" "$root/tests/node"; do
+    [ -f "$dir/package-lock.json" ] || continue
+    if [ -f "$dir/node_modules/.package-lock.json" ] &&
+      cmp -s <(sha256sum <"$dir/package-lock.json") "$dir/node_modules/.kvd-lock.sha256"; then
+      continue
+    fi
+    echo "setup: npm ci in ${dir#"$root"/}"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    sha256sum <"$dir/package-lock.json" >"$dir/node_modules/.kvd-lock.sha256"
+  done
 }
 
 if [ ${#missing[@]} -eq 0 ]; then

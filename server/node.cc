@@ -330,6 +330,26 @@ void Node::ForwardLeaseRenew(int64_t lease_id,
                          });
 }
 
+void Node::ForwardLeaseTimeToLive(int64_t lease_id,
+                                  std::function<void(const kvstore::Status&, int64_t ttl)> done) {
+  const uint64_t lead = leader();
+  if (lead == raft::kNone) {
+    done(errors::NoLeader(), 0);
+    return;
+  }
+  transport_->LeaseTimeToLive(
+      lead, lease_id, static_cast<int>(2 * config_.election_timeout_ms),
+      [done = std::move(done)](const grpc::Status& s, int64_t remaining) {
+        if (s.ok()) {
+          done(kvstore::Status::Ok(), remaining);
+        } else if (s.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+          done(errors::LeaderChanged(), 0);
+        } else {
+          done(errors::RequestTimedOut(), 0);
+        }
+      });
+}
+
 // ---- transport side ---------------------------------------------------------------------------
 
 bool Node::PushEvent(Event ev) {

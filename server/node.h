@@ -139,6 +139,10 @@ class Node {
   // unknown lease) or a failure, on a gRPC thread.
   void ForwardLeaseRenew(int64_t lease_id,
                          std::function<void(const kvstore::Status&, int64_t ttl)> done);
+  // A LeaseTimeToLive on a follower: asks the leader for the remaining TTL (-1 for an unknown
+  // lease); same contract as ForwardLeaseRenew.
+  void ForwardLeaseTimeToLive(int64_t lease_id,
+                              std::function<void(const kvstore::Status&, int64_t ttl)> done);
 
   // Runs `fn` once the store has carried out the pending physical compaction (at once if none
   // is pending). RAFT THREAD ONLY: call it from an ApplyDone callback (etcd's Compact with

@@ -412,6 +412,36 @@ grpc::ServerUnaryReactor* LeaseService::LeaseTimeToLive(
     grpc::CallbackServerContext* ctx, const etcdserverpb::LeaseTimeToLiveRequest* req,
     etcdserverpb::LeaseTimeToLiveResponse* resp) {
   Node* node = node_;
+  if (!node->is_leader() && node->leader() != 0) {
+    // Followers hold leases without deadlines (the leader runs expiry), so the remaining TTL
+    // comes from the leader, as etcd forwards LeaseTimeToLive; keys and the granted TTL are
+    // read locally after a ReadIndex.
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    node->ReadIndex([node, req, resp, reactor](const kvstore::Status& rs) {
+      if (!rs.ok()) {
+        reactor->Finish(ToGrpc(rs));
+        return;
+      }
+      node->ForwardLeaseTimeToLive(
+          req->id(), [node, req, resp, reactor](const kvstore::Status& s, int64_t remaining) {
+            if (!s.ok()) {
+              reactor->Finish(ToGrpc(s));
+              return;
+            }
+            kvstore::Status ls = node->store().LeaseTimeToLive(*req, SteadyNowMs(), resp);
+            if (ls.ok()) {
+              if (remaining < 0) {
+                resp->set_grantedttl(0);  // revoked or expired meanwhile: etcd's "not found"
+                resp->clear_keys();
+              }
+              resp->set_ttl(remaining);
+              node->FillHeader(resp->mutable_header());
+            }
+            reactor->Finish(ToGrpc(ls));
+          });
+    });
+    return reactor;
+  }
   return ReadAndReply(node_, ctx, false, [node, req, resp] {
     kvstore::Status s = node->store().LeaseTimeToLive(*req, SteadyNowMs(), resp);
     if (s.ok()) node->FillHeader(resp->mutable_header());
@@ -463,10 +493,16 @@ class KeepAliveReactor final
       });
       return;
     }
-    int64_t ttl = 0;
-    kvstore::Status s = node_->store().LeaseRenew(req_.id(), SteadyNowMs(), &ttl);
-    resp_.set_ttl(s.ok() ? ttl : 0);  // unknown lease: TTL 0, not an error (etcd)
-    node_->FillHeader(resp_.mutable_header());
+    if (!RenewLocally()) {
+      // Maybe granted by an entry committed but not yet applied on this leader (the client
+      // heard of the grant from a member that applied it first): retry once everything
+      // committed before now is applied.
+      node_->ReadIndex([this](const kvstore::Status& s) {
+        if (s.ok()) (void)RenewLocally();
+        StartWrite(&resp_);
+      });
+      return;
+    }
     StartWrite(&resp_);
   }
   void OnWriteDone(bool ok) override {
@@ -479,6 +515,16 @@ class KeepAliveReactor final
   void OnDone() override { delete this; }
 
  private:
+  // Leader: renews req_'s lease and fills resp_ (TTL 0 for an unknown lease: not an error, as
+  // in etcd). False when the lease is unknown.
+  bool RenewLocally() {
+    int64_t ttl = 0;
+    kvstore::Status s = node_->store().LeaseRenew(req_.id(), SteadyNowMs(), &ttl);
+    resp_.set_ttl(s.ok() ? ttl : 0);
+    node_->FillHeader(resp_.mutable_header());
+    return s.ok();
+  }
+
   Node* node_;
   etcdserverpb::LeaseKeepAliveRequest req_;
   etcdserverpb::LeaseKeepAliveResponse resp_;

@@ -76,16 +76,41 @@ class Transport::Service final : public kvdpb::Peer::CallbackService {
       reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "cluster ID mismatch"));
     } else if (!node_->is_leader()) {
       reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "not leader"));
+    } else if (!AnswerLease(node_, *req, resp)) {
+      // An unknown lease may be granted by an entry this leader committed but has not applied
+      // yet (the client heard of the grant from a member that applied it first): answer again
+      // once everything committed before now is applied here.
+      Node* node = node_;
+      node_->ReadIndex([node, req, resp, reactor](const kvstore::Status& s) {
+        if (s.ok()) (void)AnswerLease(node, *req, resp);
+        reactor->Finish(grpc::Status::OK);
+      });
     } else {
-      int64_t ttl = 0;
-      kvstore::Status s = node_->store().LeaseRenew(req->id(), SteadyNowMs(), &ttl);
-      resp->set_ttl(s.ok() ? ttl : 0);
       reactor->Finish(grpc::Status::OK);
     }
     return reactor;
   }
 
  private:
+  // Renews the lease (or, for time_to_live, reads its remaining TTL) on this leader and fills
+  // `resp`; false when the lease is unknown here.
+  static bool AnswerLease(Node* node, const kvdpb::LeaseRenewRequest& req,
+                          kvdpb::LeaseRenewResponse* resp) {
+    if (req.time_to_live()) {
+      etcdserverpb::LeaseTimeToLiveRequest q;
+      q.set_id(req.id());
+      etcdserverpb::LeaseTimeToLiveResponse r;
+      const bool found = node->store().LeaseTimeToLive(q, SteadyNowMs(), &r).ok() && r.ttl() >= 0;
+      resp->set_ttl(found ? r.grantedttl() : 0);
+      resp->set_remaining_ttl(found ? r.ttl() : -1);
+      return found;
+    }
+    int64_t ttl = 0;
+    const bool found = node->store().LeaseRenew(req.id(), SteadyNowMs(), &ttl).ok();
+    resp->set_ttl(found ? ttl : 0);
+    return found;
+  }
+
   // Validates a stream's hello: same cluster, addressed to this member.
   static bool HelloOk(Node* node, const kvdpb::PeerHello& h) {
     return h.cluster_id() == node->cluster_id() && h.to_id() == node->member_id();
@@ -415,6 +440,23 @@ void Transport::SenderLoop(Peer* peer) {
 
 void Transport::RenewLease(uint64_t leader, int64_t lease_id, int timeout_ms,
                            std::function<void(const grpc::Status&, int64_t ttl)> done) {
+  AskLeader(leader, lease_id, false, timeout_ms,
+            [done = std::move(done)](const grpc::Status& s, const kvdpb::LeaseRenewResponse& r) {
+              done(s, r.ttl());
+            });
+}
+
+void Transport::LeaseTimeToLive(uint64_t leader, int64_t lease_id, int timeout_ms,
+                                std::function<void(const grpc::Status&, int64_t remaining)> done) {
+  AskLeader(leader, lease_id, true, timeout_ms,
+            [done = std::move(done)](const grpc::Status& s, const kvdpb::LeaseRenewResponse& r) {
+              done(s, r.remaining_ttl());
+            });
+}
+
+void Transport::AskLeader(
+    uint64_t leader, int64_t lease_id, bool time_to_live, int timeout_ms,
+    std::function<void(const grpc::Status&, const kvdpb::LeaseRenewResponse&)> done) {
   std::shared_ptr<kvdpb::Peer::Stub> stub;
   {
     std::lock_guard<std::mutex> lk(peers_mu_);
@@ -422,7 +464,8 @@ void Transport::RenewLease(uint64_t leader, int64_t lease_id, int timeout_ms,
     if (it != peers_.end()) stub = it->second->stub;
   }
   if (!stub) {
-    done(grpc::Status(grpc::StatusCode::UNAVAILABLE, "etcdserver: no leader"), 0);
+    done(grpc::Status(grpc::StatusCode::UNAVAILABLE, "etcdserver: no leader"),
+         kvdpb::LeaseRenewResponse());
     return;
   }
   struct Call {
@@ -430,16 +473,17 @@ void Transport::RenewLease(uint64_t leader, int64_t lease_id, int timeout_ms,
     grpc::ClientContext ctx;
     kvdpb::LeaseRenewRequest req;
     kvdpb::LeaseRenewResponse resp;
-    std::function<void(const grpc::Status&, int64_t)> done;
+    std::function<void(const grpc::Status&, const kvdpb::LeaseRenewResponse&)> done;
   };
   auto* call = new Call();  // owned by the completion callback below
   call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
   *call->req.mutable_hello() = node_->Hello(leader);
   call->req.set_id(lease_id);
+  call->req.set_time_to_live(time_to_live);
   call->done = std::move(done);
   call->stub = stub;
   stub->async()->LeaseRenew(&call->ctx, &call->req, &call->resp, [call](grpc::Status s) {
-    call->done(s, call->resp.ttl());
+    call->done(s, call->resp);
     delete call;
   });
 }

@@ -79,6 +79,10 @@ class Transport {
   // How each peer's stream looks now; `healthy_for`: how long a link must have been up to
   // count as active_long_enough (etcd's HealthInterval).
   std::map<uint64_t, PeerLink> Links(std::chrono::milliseconds healthy_for);
+  // Asks peer `leader` for the remaining TTL of a lease (-1: no such lease), without renewing
+  // it; the same contract as RenewLease otherwise.
+  void LeaseTimeToLive(uint64_t leader, int64_t lease_id, int timeout_ms,
+                       std::function<void(const grpc::Status&, int64_t remaining)> done);
   // To register on the peer listener (lives as long as the Transport).
   grpc::Service* service();
 
@@ -86,6 +90,8 @@ class Transport {
   struct Peer;
   class Service;
   void SenderLoop(Peer* peer);
+  void AskLeader(uint64_t leader, int64_t lease_id, bool time_to_live, int timeout_ms,
+                 std::function<void(const grpc::Status&, const kvdpb::LeaseRenewResponse&)> done);
   bool SendSnapshot(Peer* peer, const raft::Message& m);
   std::unique_ptr<Peer> MakePeer(uint64_t id, const std::string& target) const;
   static void StopPeer(Peer* p);
