@@ -594,10 +594,6 @@ void Round::InjectFault(FaultKind kind) {
     }
     case FaultKind::kAsymmetric: {
       const std::size_t from = PickVictim(true);
-      std::size_t to = from;
-      while (to == from) {
-        to = std::uniform_int_distribution<std::size_t>(0, cluster_->size() - 1)(rng_);
-      }
       // Outgoing links of `from` (it cannot be heard) or incoming ones (it cannot hear).
       const bool outgoing = std::uniform_int_distribution<int>(0, 1)(rng_) == 0;
       Log("blackhole " + std::string(outgoing ? "from m" : "to m") + std::to_string(from));
@@ -609,7 +605,6 @@ void Round::InjectFault(FaultKind kind) {
           network_->SetLink(j, from, LinkFault::kBlackhole);
         }
       }
-      (void)to;
       std::this_thread::sleep_for(RandomMs(milliseconds(500), milliseconds(4000)));
       network_->Heal();
       Log("heal");
