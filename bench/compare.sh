@@ -184,12 +184,15 @@ if has watch; then
         --rate $rate --total $watch_puts --drain-timeout 120
     done
     for l in etcd kvd; do
-      WF[$l]=$(awk -v r="$(j $l-watch$rate .events_received)" -v e="$(j $l-watch$rate .events_expected)" \
+      WF[$l]=$(awk -v r="$(j $l-watch$rate .events_of_acked_puts)" -v e="$(j $l-watch$rate .events_expected)" \
         'BEGIN { if (e > 0) printf "%.4f", r / e; else print "n/a" }')
     done
-    row "watch $watchers watchers, $rate puts/s: events delivered / expected" "${WF[etcd]}" "${WF[kvd]}"
-    row "watch $watchers watchers, $rate puts/s: put-to-event p99 ms" "$(fmt "$(j etcd-watch$rate .event_latency.p99_ms)")" "$(fmt "$(j kvd-watch$rate .event_latency.p99_ms)")"
-    row "watch $watchers watchers, $rate puts/s: puts/s achieved" "$(fmt "$(j etcd-watch$rate .throughput_per_s)")" "$(fmt "$(j kvd-watch$rate .throughput_per_s)")"
+    w="watch $watchers watchers, $watch_puts puts at $rate/s"
+    row "$w: puts acknowledged (5 s deadline)" "$(j etcd-watch$rate .ok)" "$(j kvd-watch$rate .ok)"
+    row "$w: events of acked puts delivered / expected" "${WF[etcd]}" "${WF[kvd]}"
+    row "$w: put-ack-to-event p99 ms" "$(fmt "$(j etcd-watch$rate .event_latency.p99_ms)")" "$(fmt "$(j kvd-watch$rate .event_latency.p99_ms)")"
+    row "$w: put-send-to-event p99 ms" "$(fmt "$(j etcd-watch$rate .event_send_latency.p99_ms)")" "$(fmt "$(j kvd-watch$rate .event_send_latency.p99_ms)")"
+    row "$w: puts/s achieved" "$(fmt "$(j etcd-watch$rate .throughput_per_s)")" "$(fmt "$(j kvd-watch$rate .throughput_per_s)")"
   done
 fi
 

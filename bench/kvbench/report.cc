@@ -72,15 +72,17 @@ std::string RenderText(const Result& r) {
   RenderLatency(out, h, r.workload == Workload::kWatch ? "Put latency:" : "Latency:");
   if (r.workload == Workload::kWatch) {
     std::snprintf(buf, sizeof buf,
-                  "\nWatch: %llu watchers created, events %llu of %llu expected (%llu before the "
-                  "put's ack), %llu watch errors\n",
+                  "\nWatch: %llu watchers created, events of acknowledged puts %llu of %llu "
+                  "expected, %llu events in all (%llu before the put's ack), %llu watch errors\n",
                   static_cast<unsigned long long>(r.watchers_created),
-                  static_cast<unsigned long long>(r.events_received),
+                  static_cast<unsigned long long>(r.events_of_acked_puts),
                   static_cast<unsigned long long>(r.events_expected),
+                  static_cast<unsigned long long>(r.events_received),
                   static_cast<unsigned long long>(r.events_before_ack),
                   static_cast<unsigned long long>(r.watch_errors));
     out << buf;
     RenderLatency(out, r.event_latency, "Put-ack to event latency:");
+    RenderLatency(out, r.event_send_latency, "Put-send to event latency:");
   }
   return out.str();
 }
@@ -112,6 +114,8 @@ nlohmann::json ToJson(const Result& r) {
     j["watchers_created"] = r.watchers_created;
     j["events_expected"] = r.events_expected;
     j["events_received"] = r.events_received;
+    j["events_of_acked_puts"] = r.events_of_acked_puts;
+    j["event_send_latency"] = LatencyJson(r.event_send_latency);
     j["events_before_ack"] = r.events_before_ack;
     j["watch_errors"] = r.watch_errors;
     j["event_latency"] = LatencyJson(r.event_latency);

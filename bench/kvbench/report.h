@@ -26,11 +26,13 @@ struct Result {
 
   // watch only
   std::uint64_t watchers_created = 0;
-  std::uint64_t events_expected = 0;  // acknowledged puts x watchers
-  std::uint64_t events_received = 0;
-  std::uint64_t events_before_ack = 0;  // arrived before the put's ack (counted as 0 latency)
-  std::uint64_t watch_errors = 0;       // canceled watchers, broken streams
-  Histogram event_latency;              // put acknowledgement -> event receipt, microseconds
+  std::uint64_t events_expected = 0;       // acknowledged puts x watchers
+  std::uint64_t events_received = 0;       // all events of our puts
+  std::uint64_t events_of_acked_puts = 0;  // events of acknowledged puts (vs events_expected)
+  std::uint64_t events_before_ack = 0;     // arrived before the put's ack (counted as 0 latency)
+  std::uint64_t watch_errors = 0;          // canceled watchers, broken streams
+  Histogram event_latency;                 // put acknowledgement -> event receipt, microseconds
+  Histogram event_send_latency;            // put sent -> event receipt, microseconds
 
   double throughput_per_s() const {
     return elapsed_s > 0 ? static_cast<double>(ok) / elapsed_s : 0.0;

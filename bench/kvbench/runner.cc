@@ -272,21 +272,40 @@ class Engine {
   std::map<std::string, std::uint64_t> error_messages_;
 };
 
-// Unary KV and lease operations. `on_put_ack(n, ack_ns)` (watch workload) sees each
-// acknowledged put's operation number.
+// The shared state of the watch workload, indexed by put operation number: when each put was
+// sent and acknowledged, and how many events it produced.
+struct WatchState {
+  explicit WatchState(std::uint64_t puts) : sent_ns(puts), ack_ns(puts), events_per_put(puts) {
+    for (std::uint64_t i = 0; i < puts; ++i) {
+      sent_ns[i].store(0, std::memory_order_relaxed);
+      ack_ns[i].store(0, std::memory_order_relaxed);
+      events_per_put[i].store(0, std::memory_order_relaxed);
+    }
+  }
+  std::vector<std::atomic<std::int64_t>> sent_ns;  // 0: not sent
+  std::vector<std::atomic<std::int64_t>> ack_ns;   // 0: not acknowledged (yet, or ever)
+  std::vector<std::atomic<std::uint32_t>> events_per_put;
+  std::atomic<std::uint64_t> created{0};
+  std::atomic<std::uint64_t> events{0};
+  std::atomic<std::uint64_t> before_ack{0};
+  std::atomic<std::uint64_t> errors{0};
+  ShardedHistogram latency;       // ack -> event
+  ShardedHistogram send_latency;  // send -> event
+};
+
+// Unary KV and lease operations. With `watch` (watch workload), puts carry their operation
+// number in the value and record their send and ack times there.
 class UnaryClient : public Client {
  public:
-  using PutAck = std::function<void(std::uint64_t, std::int64_t)>;
-
   UnaryClient(Engine* engine, const std::shared_ptr<grpc::Channel>& channel, std::size_t id,
-              PutAck on_put_ack = nullptr)
+              WatchState* watch = nullptr)
       : e_(engine),
         o_(engine->options()),
         kv_(pb::KV::NewStub(channel)),
         lease_(pb::Lease::NewStub(channel)),
         picker_(o_.key_space_size, o_.seed * 1'000'003 + id),
         value_(MakeValue(o_.value_size, o_.seed + id)),
-        on_put_ack_(std::move(on_put_ack)) {}
+        watch_(watch) {}
 
   void Start() override {
     std::uint64_t n = 0;
@@ -300,12 +319,13 @@ class UnaryClient : public Client {
     const std::uint64_t k = o_.sequential_keys ? n % o_.key_space_size : picker_.Next();
     const std::string key = FormatKey(o_.key_prefix, k, o_.key_size);
     start_ns_ = NowNs();
+    if (watch_ != nullptr && n < watch_->sent_ns.size()) watch_->sent_ns[n].store(start_ns_);
     auto done = [this, n](grpc::Status s) { Done(n, s); };
     switch (o_.workload) {
       case Workload::kPut:
       case Workload::kWatch:
         put_.set_key(key);
-        if (on_put_ack_) {
+        if (watch_ != nullptr) {
           // The value names the operation, so a watcher can find the put's ack time.
           std::string v = std::to_string(n) + "-";
           if (v.size() < o_.value_size) v += value_.substr(0, o_.value_size - v.size());
@@ -351,7 +371,7 @@ class UnaryClient : public Client {
  private:
   void Done(std::uint64_t n, const grpc::Status& s) {
     e_->Record(start_ns_, s);
-    if (s.ok() && on_put_ack_) on_put_ack_(n, NowNs());
+    if (s.ok() && watch_ != nullptr && n < watch_->ack_ns.size()) watch_->ack_ns[n].store(NowNs());
     e_->Next(this, !s.ok());
   }
 
@@ -361,7 +381,7 @@ class UnaryClient : public Client {
   std::unique_ptr<pb::Lease::Stub> lease_;
   KeyPicker picker_;
   std::string value_;
-  PutAck on_put_ack_;
+  WatchState* watch_;
   std::unique_ptr<grpc::ClientContext> ctx_;
   std::int64_t start_ns_ = 0;
   pb::PutRequest put_;
@@ -465,19 +485,6 @@ class KeepAliveClient
   bool stream_done_ = false;
 };
 
-// The shared state of the watch workload: put ack times by operation number, and counters.
-struct WatchState {
-  explicit WatchState(std::uint64_t puts) : ack_ns(puts) {
-    for (auto& a : ack_ns) a.store(0, std::memory_order_relaxed);
-  }
-  std::vector<std::atomic<std::int64_t>> ack_ns;  // 0: not acknowledged (yet)
-  std::atomic<std::uint64_t> created{0};
-  std::atomic<std::uint64_t> events{0};
-  std::atomic<std::uint64_t> before_ack{0};
-  std::atomic<std::uint64_t> errors{0};
-  ShardedHistogram latency;
-};
-
 // One Watch stream carrying `watchers` watchers of the same key or prefix.
 class WatchStream : public grpc::ClientBidiReactor<pb::WatchRequest, pb::WatchResponse> {
  public:
@@ -517,7 +524,14 @@ class WatchStream : public grpc::ClientBidiReactor<pb::WatchRequest, pb::WatchRe
       state_->events.fetch_add(1, std::memory_order_relaxed);
       const std::string& v = ev.kv().value();
       const std::uint64_t n = std::strtoull(v.c_str(), nullptr, 10);
-      std::int64_t ack = n < state_->ack_ns.size() ? state_->ack_ns[n].load() : 0;
+      if (n >= state_->ack_ns.size()) continue;  // not one of ours
+      state_->events_per_put[n].fetch_add(1, std::memory_order_relaxed);
+      const std::int64_t sent = state_->sent_ns[n].load();
+      if (sent != 0) {
+        state_->send_latency.Record(
+            static_cast<std::uint64_t>(std::max<std::int64_t>(now - sent, 0) / 1000));
+      }
+      std::int64_t ack = state_->ack_ns[n].load();
       if (ack == 0) {
         state_->before_ack.fetch_add(1, std::memory_order_relaxed);
         ack = now;
@@ -603,26 +617,34 @@ Result RunWatch(const Options& o) {
   std::vector<std::unique_ptr<Client>> clients;
   if (all_created) {
     for (std::size_t i = 0; i < o.clients; ++i) {
-      clients.push_back(std::make_unique<UnaryClient>(&engine, channels[i % channels.size()], i,
-                                                      [&state](std::uint64_t n, std::int64_t t) {
-                                                        if (n < state.ack_ns.size())
-                                                          state.ack_ns[n].store(t);
-                                                      }));
+      clients.push_back(
+          std::make_unique<UnaryClient>(&engine, channels[i % channels.size()], i, &state));
     }
     r.elapsed_s = engine.RunClients(clients);
   }
   engine.Fill(&r);
   r.events_expected = r.ok * o.watchers;
+  // Events of acknowledged puts (a put that timed out may still have been applied, and its
+  // events arrive too; they are counted in events_received only).
+  auto acked_events = [&state] {
+    std::uint64_t sum = 0;
+    for (std::size_t i = 0; i < state.ack_ns.size(); ++i) {
+      if (state.ack_ns[i].load() != 0) sum += state.events_per_put[i].load();
+    }
+    return sum;
+  };
   // Wait (bounded) for the events of acknowledged puts that are still on their way.
   const auto drain_deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                                  std::chrono::duration<double>(o.drain_timeout_s));
-  while (all_created && state.events.load() < r.events_expected && Clock::now() < drain_deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  while (all_created && acked_events() < r.events_expected && Clock::now() < drain_deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   for (auto& s : streams) s->Cancel();
   for (auto& s : streams) s->WaitDone();
   r.watchers_created = state.created.load();
   r.events_received = state.events.load();
+  r.events_of_acked_puts = acked_events();
+  r.event_send_latency = state.send_latency.Snapshot();
   r.events_before_ack = state.before_ack.load();
   r.watch_errors = state.errors.load();
   r.event_latency = state.latency.Snapshot();

@@ -109,6 +109,8 @@ TEST_CASE("kvbench put, range and watch counts add up against a real etcd", "[kv
   CHECK(watch["watchers_created"] == 20);
   CHECK(watch["events_expected"] == 1000);
   CHECK(watch["events_received"] == 1000);
+  CHECK(watch["events_of_acked_puts"] == 1000);
+  CHECK(watch["event_send_latency"]["count"] == 1000);
   CHECK(watch["watch_errors"] == 0);
   CHECK(watch["event_latency"]["count"] == 1000);
 }
