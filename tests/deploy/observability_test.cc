@@ -58,7 +58,7 @@ TEST_CASE("log severity comes from the message prefix", "[log]") {
   CHECK(server::SeverityOf("warn") == LogSeverity::kInfo);
 }
 
-TEST_CASE("health needs a leader; readiness also needs the applied index caught up", "[health]") {
+TEST_CASE("health needs a leader, readiness also needs the applied index caught up", "[health]") {
   // Goal: the two probe rules differ exactly on apply lag, and both fail without a leader.
   server::MemberProgress p;
   p.leader_id = 0;

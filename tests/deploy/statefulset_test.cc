@@ -16,10 +16,13 @@ namespace {
 using deploytest::Eventually;
 using deploytest::PodSet;
 
+// Test names differ per server: CTest names each test after its test case.
 #if KVD_STS_WITH_ETCD
 constexpr bool kWithEtcd = true;
+#define STS_SERVER "etcd "
 #else
 constexpr bool kWithEtcd = false;
+#define STS_SERVER "kvd "
 #endif
 
 PodSet MakePodSet() {
@@ -64,7 +67,7 @@ bool MembershipImplemented(const PodSet& pods) {
   return stub->MemberPromote(&ctx, req, &resp).error_code() != grpc::StatusCode::UNIMPLEMENTED;
 }
 
-TEST_CASE("statefulset: core pods form a cluster; a restarted pod rejoins with its data",
+TEST_CASE(STS_SERVER "statefulset: core pods form a cluster, a restarted pod rejoins with its data",
           "[statefulset]") {
   // Goal: ordinals 0..2 bootstrap from their hostnames alone, and pod 1 restarted on its volume
   // keeps its member ID and its data and catches up on writes made while it was down.
@@ -92,7 +95,7 @@ TEST_CASE("statefulset: core pods form a cluster; a restarted pod rejoins with i
   CHECK(pods.StartedVoters(1) == 3);
 }
 
-TEST_CASE("statefulset: scale to 5 (learners, promoted) and back to 3 (preStop removes)",
+TEST_CASE(STS_SERVER "statefulset: scale to 5 (learners, promoted) and back to 3 (preStop removes)",
           "[statefulset][scale]") {
   // Goal: ordinals 3 and 4 join through MemberAdd as learners and get promoted to voters; the
   // preStop hook of a scale-down removes them, leaving a healthy 3-member cluster.
