@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <regex>
@@ -36,6 +37,16 @@ using Clock = std::chrono::steady_clock;
 
 constexpr milliseconds kRpcTimeout{8000};
 
+// One channel per endpoint for the whole test (fewer connection attempts on a loaded machine).
+std::shared_ptr<grpc::Channel> Channel(const std::string& ep) {
+  static std::mutex mu;
+  static std::map<std::string, std::shared_ptr<grpc::Channel>> channels;
+  std::lock_guard<std::mutex> lk(mu);
+  auto& ch = channels[ep];
+  if (!ch) ch = kvtest::MakeChannel(ep);
+  return ch;
+}
+
 // Runs `call(ctx)` with a fresh context (deadline `timeout`), again (up to 5 times) while the
 // channel could not even connect: the test channels' 100 ms connect timeout can expire on a
 // loaded machine, and such a request never reached the server, so repeating it is safe.
@@ -45,6 +56,9 @@ grpc::Status WithConnectRetry(milliseconds timeout, Call call) {
   for (int attempt = 0; attempt < 5; ++attempt) {
     grpc::ClientContext ctx;
     ctx.set_deadline(kvtest::DeadlineIn(timeout));
+    // Wait for the connection instead of failing at once: the request is only sent once
+    // connected, so it is never applied twice.
+    ctx.set_wait_for_ready(true);
     st = call(&ctx);
     if (st.error_code() != grpc::StatusCode::UNAVAILABLE ||
         st.error_message().rfind("failed to connect", 0) != 0) {
@@ -81,7 +95,7 @@ Members Collect(const grpc::Status& st, const Resp& resp) {
 }
 
 Members MemberList(const std::string& ep) {
-  auto stub = etcdserverpb::Cluster::NewStub(kvtest::MakeChannel(ep));
+  auto stub = etcdserverpb::Cluster::NewStub(Channel(ep));
   etcdserverpb::MemberListResponse resp;
   grpc::Status st = WithConnectRetry(kRpcTimeout, [&](grpc::ClientContext* ctx) {
     return stub->MemberList(ctx, etcdserverpb::MemberListRequest(), &resp);
@@ -90,7 +104,7 @@ Members MemberList(const std::string& ep) {
 }
 
 Members MemberAdd(const std::string& ep, const std::vector<std::string>& urls, bool learner) {
-  auto stub = etcdserverpb::Cluster::NewStub(kvtest::MakeChannel(ep));
+  auto stub = etcdserverpb::Cluster::NewStub(Channel(ep));
   etcdserverpb::MemberAddRequest req;
   for (const auto& u : urls) req.add_peerurls(u);
   req.set_islearner(learner);
@@ -103,7 +117,7 @@ Members MemberAdd(const std::string& ep, const std::vector<std::string>& urls, b
 }
 
 Members MemberRemove(const std::string& ep, uint64_t id) {
-  auto stub = etcdserverpb::Cluster::NewStub(kvtest::MakeChannel(ep));
+  auto stub = etcdserverpb::Cluster::NewStub(Channel(ep));
   etcdserverpb::MemberRemoveRequest req;
   req.set_id(id);
   etcdserverpb::MemberRemoveResponse resp;
@@ -113,7 +127,7 @@ Members MemberRemove(const std::string& ep, uint64_t id) {
 }
 
 Members MemberUpdate(const std::string& ep, uint64_t id, const std::vector<std::string>& urls) {
-  auto stub = etcdserverpb::Cluster::NewStub(kvtest::MakeChannel(ep));
+  auto stub = etcdserverpb::Cluster::NewStub(Channel(ep));
   etcdserverpb::MemberUpdateRequest req;
   req.set_id(id);
   for (const auto& u : urls) req.add_peerurls(u);
@@ -124,7 +138,7 @@ Members MemberUpdate(const std::string& ep, uint64_t id, const std::vector<std::
 }
 
 Members MemberPromote(const std::string& ep, uint64_t id) {
-  auto stub = etcdserverpb::Cluster::NewStub(kvtest::MakeChannel(ep));
+  auto stub = etcdserverpb::Cluster::NewStub(Channel(ep));
   etcdserverpb::MemberPromoteRequest req;
   req.set_id(id);
   etcdserverpb::MemberPromoteResponse resp;
@@ -170,7 +184,7 @@ void CheckHeader(const Members& m) {
 
 grpc::Status Put(const std::string& ep, const std::string& k, const std::string& v,
                  milliseconds timeout = milliseconds(5000)) {
-  auto stub = etcdserverpb::KV::NewStub(kvtest::MakeChannel(ep));
+  auto stub = etcdserverpb::KV::NewStub(Channel(ep));
   etcdserverpb::PutRequest req;
   req.set_key(k);
   req.set_value(v);
@@ -181,7 +195,7 @@ grpc::Status Put(const std::string& ep, const std::string& k, const std::string&
 
 std::string Get(const std::string& ep, const std::string& k, bool serializable,
                 grpc::Status* status, milliseconds timeout = milliseconds(5000)) {
-  auto stub = etcdserverpb::KV::NewStub(kvtest::MakeChannel(ep));
+  auto stub = etcdserverpb::KV::NewStub(Channel(ep));
   etcdserverpb::RangeRequest req;
   req.set_key(k);
   req.set_serializable(serializable);
@@ -192,7 +206,7 @@ std::string Get(const std::string& ep, const std::string& k, bool serializable,
 }
 
 etcdserverpb::StatusResponse MemberStatus(const std::string& ep, grpc::Status* status) {
-  auto stub = etcdserverpb::Maintenance::NewStub(kvtest::MakeChannel(ep));
+  auto stub = etcdserverpb::Maintenance::NewStub(Channel(ep));
   etcdserverpb::StatusResponse resp;
   *status = WithConnectRetry(milliseconds(2000), [&](grpc::ClientContext* ctx) {
     return stub->Status(ctx, etcdserverpb::StatusRequest(), &resp);
