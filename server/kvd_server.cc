@@ -126,7 +126,8 @@ void KvdServer::Stop() {
     // Like etcd on SIGTERM: hand leadership over so the cluster does not wait for an election.
     const bool moved =
         node_->TransferLeadershipAway(std::chrono::milliseconds(2 * config_.election_timeout_ms));
-    KVD_LOG("leadership transfer before stopping: %s", moved ? "done" : "timed out");
+    KVD_LOG("leadership transfer before stopping: %s",
+            moved ? "done" : "not done (no other voter, or timed out)");
   }
   for (auto& h : http_) h->Stop();
   // The node first: it fails every waiting request, so each client reactor finishes and the

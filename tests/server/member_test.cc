@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <regex>
@@ -35,6 +36,38 @@ using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
 constexpr milliseconds kRpcTimeout{8000};
+
+// One channel per endpoint for the whole test (fewer connection attempts on a loaded machine).
+std::shared_ptr<grpc::Channel> Channel(const std::string& ep) {
+  static std::mutex mu;
+  static std::map<std::string, std::shared_ptr<grpc::Channel>> channels;
+  std::lock_guard<std::mutex> lk(mu);
+  auto& ch = channels[ep];
+  if (!ch) ch = kvtest::MakeChannel(ep);
+  return ch;
+}
+
+// Runs `call(ctx)` with a fresh context (deadline `timeout`), again (up to 5 times) while the
+// channel could not even connect: the test channels' 100 ms connect timeout can expire on a
+// loaded machine, and such a request never reached the server, so repeating it is safe.
+template <typename Call>
+grpc::Status WithConnectRetry(milliseconds timeout, Call call) {
+  grpc::Status st;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(kvtest::DeadlineIn(timeout));
+    // Wait for the connection instead of failing at once: the request is only sent once
+    // connected, so it is never applied twice.
+    ctx.set_wait_for_ready(true);
+    st = call(&ctx);
+    if (st.error_code() != grpc::StatusCode::UNAVAILABLE ||
+        st.error_message().rfind("failed to connect", 0) != 0) {
+      break;
+    }
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  return st;
+}
 
 // ---- Cluster RPCs ----
 
@@ -62,59 +95,55 @@ Members Collect(const grpc::Status& st, const Resp& resp) {
 }
 
 Members MemberList(const std::string& ep) {
-  auto stub = etcdserverpb::Cluster::NewStub(kvtest::MakeChannel(ep));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(kvtest::DeadlineIn(kRpcTimeout));
+  auto stub = etcdserverpb::Cluster::NewStub(Channel(ep));
   etcdserverpb::MemberListResponse resp;
-  grpc::Status st = stub->MemberList(&ctx, etcdserverpb::MemberListRequest(), &resp);
+  grpc::Status st = WithConnectRetry(kRpcTimeout, [&](grpc::ClientContext* ctx) {
+    return stub->MemberList(ctx, etcdserverpb::MemberListRequest(), &resp);
+  });
   return Collect(st, resp);
 }
 
 Members MemberAdd(const std::string& ep, const std::vector<std::string>& urls, bool learner) {
-  auto stub = etcdserverpb::Cluster::NewStub(kvtest::MakeChannel(ep));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(kvtest::DeadlineIn(kRpcTimeout));
+  auto stub = etcdserverpb::Cluster::NewStub(Channel(ep));
   etcdserverpb::MemberAddRequest req;
   for (const auto& u : urls) req.add_peerurls(u);
   req.set_islearner(learner);
   etcdserverpb::MemberAddResponse resp;
-  grpc::Status st = stub->MemberAdd(&ctx, req, &resp);
+  grpc::Status st = WithConnectRetry(
+      kRpcTimeout, [&](grpc::ClientContext* ctx) { return stub->MemberAdd(ctx, req, &resp); });
   Members out = Collect(st, resp);
   out.added = resp.member();
   return out;
 }
 
 Members MemberRemove(const std::string& ep, uint64_t id) {
-  auto stub = etcdserverpb::Cluster::NewStub(kvtest::MakeChannel(ep));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(kvtest::DeadlineIn(kRpcTimeout));
+  auto stub = etcdserverpb::Cluster::NewStub(Channel(ep));
   etcdserverpb::MemberRemoveRequest req;
   req.set_id(id);
   etcdserverpb::MemberRemoveResponse resp;
-  grpc::Status st = stub->MemberRemove(&ctx, req, &resp);
+  grpc::Status st = WithConnectRetry(
+      kRpcTimeout, [&](grpc::ClientContext* ctx) { return stub->MemberRemove(ctx, req, &resp); });
   return Collect(st, resp);
 }
 
 Members MemberUpdate(const std::string& ep, uint64_t id, const std::vector<std::string>& urls) {
-  auto stub = etcdserverpb::Cluster::NewStub(kvtest::MakeChannel(ep));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(kvtest::DeadlineIn(kRpcTimeout));
+  auto stub = etcdserverpb::Cluster::NewStub(Channel(ep));
   etcdserverpb::MemberUpdateRequest req;
   req.set_id(id);
   for (const auto& u : urls) req.add_peerurls(u);
   etcdserverpb::MemberUpdateResponse resp;
-  grpc::Status st = stub->MemberUpdate(&ctx, req, &resp);
+  grpc::Status st = WithConnectRetry(
+      kRpcTimeout, [&](grpc::ClientContext* ctx) { return stub->MemberUpdate(ctx, req, &resp); });
   return Collect(st, resp);
 }
 
 Members MemberPromote(const std::string& ep, uint64_t id) {
-  auto stub = etcdserverpb::Cluster::NewStub(kvtest::MakeChannel(ep));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(kvtest::DeadlineIn(kRpcTimeout));
+  auto stub = etcdserverpb::Cluster::NewStub(Channel(ep));
   etcdserverpb::MemberPromoteRequest req;
   req.set_id(id);
   etcdserverpb::MemberPromoteResponse resp;
-  grpc::Status st = stub->MemberPromote(&ctx, req, &resp);
+  grpc::Status st = WithConnectRetry(
+      kRpcTimeout, [&](grpc::ClientContext* ctx) { return stub->MemberPromote(ctx, req, &resp); });
   return Collect(st, resp);
 }
 
@@ -155,35 +184,33 @@ void CheckHeader(const Members& m) {
 
 grpc::Status Put(const std::string& ep, const std::string& k, const std::string& v,
                  milliseconds timeout = milliseconds(5000)) {
-  auto stub = etcdserverpb::KV::NewStub(kvtest::MakeChannel(ep));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(kvtest::DeadlineIn(timeout));
+  auto stub = etcdserverpb::KV::NewStub(Channel(ep));
   etcdserverpb::PutRequest req;
   req.set_key(k);
   req.set_value(v);
   etcdserverpb::PutResponse resp;
-  return stub->Put(&ctx, req, &resp);
+  return WithConnectRetry(timeout,
+                          [&](grpc::ClientContext* ctx) { return stub->Put(ctx, req, &resp); });
 }
 
 std::string Get(const std::string& ep, const std::string& k, bool serializable,
                 grpc::Status* status, milliseconds timeout = milliseconds(5000)) {
-  auto stub = etcdserverpb::KV::NewStub(kvtest::MakeChannel(ep));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(kvtest::DeadlineIn(timeout));
+  auto stub = etcdserverpb::KV::NewStub(Channel(ep));
   etcdserverpb::RangeRequest req;
   req.set_key(k);
   req.set_serializable(serializable);
   etcdserverpb::RangeResponse resp;
-  *status = stub->Range(&ctx, req, &resp);
+  *status = WithConnectRetry(
+      timeout, [&](grpc::ClientContext* ctx) { return stub->Range(ctx, req, &resp); });
   return resp.kvs_size() > 0 ? resp.kvs(0).value() : "";
 }
 
 etcdserverpb::StatusResponse MemberStatus(const std::string& ep, grpc::Status* status) {
-  auto stub = etcdserverpb::Maintenance::NewStub(kvtest::MakeChannel(ep));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(kvtest::DeadlineIn(milliseconds(2000)));
+  auto stub = etcdserverpb::Maintenance::NewStub(Channel(ep));
   etcdserverpb::StatusResponse resp;
-  *status = stub->Status(&ctx, etcdserverpb::StatusRequest(), &resp);
+  *status = WithConnectRetry(milliseconds(2000), [&](grpc::ClientContext* ctx) {
+    return stub->Status(ctx, etcdserverpb::StatusRequest(), &resp);
+  });
   return resp;
 }
 
