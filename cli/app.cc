@@ -133,6 +133,41 @@ Status ResolveGlobals(const CLI::App& app, RawGlobals raw, GlobalOptions* global
   return Status::Ok();
 }
 
+// Adds every subcommand to `app`.
+void RegisterAll(CLI::App& app, Registry& registry) {
+  RegisterGet(app, registry);
+  RegisterPut(app, registry);
+  RegisterDel(app, registry);
+  RegisterTxn(app, registry);
+  RegisterWatch(app, registry);
+  RegisterCompaction(app, registry);
+  RegisterLease(app, registry);
+  RegisterMember(app, registry);
+  RegisterEndpoint(app, registry);
+  RegisterSnapshot(app, registry);
+  RegisterDefrag(app, registry);
+  RegisterAlarm(app, registry);
+  RegisterMoveLeader(app, registry);
+  RegisterLock(app, registry);
+  RegisterElect(app, registry);
+  RegisterHistory(app, registry);
+  RegisterDiff(app, registry);
+  RegisterRollback(app, registry);
+  RegisterImport(app, registry);
+  RegisterExport(app, registry);
+  RegisterCompletion(app, registry);
+}
+
+void CollectPaths(const CLI::App& app, const std::vector<std::string>& prefix,
+                  std::vector<std::vector<std::string>>* out) {
+  for (const CLI::App* sub : app.get_subcommands({})) {
+    std::vector<std::string> path = prefix;
+    path.push_back(sub->get_name());
+    out->push_back(path);
+    CollectPaths(*sub, path, out);
+  }
+}
+
 int Report(Context& ctx, const Status& s) {
   if (!s.ok() && !s.message.empty()) *ctx.err << "Error: " << s.message << "\n";
   ctx.out->flush();
@@ -164,27 +199,7 @@ int RunKvctl(const std::vector<std::string>& args, Context context) {
   app.add_flag("--hex", raw.hex, "print byte strings as hex encoded strings");
 
   Registry registry(&context);
-  RegisterGet(app, registry);
-  RegisterPut(app, registry);
-  RegisterDel(app, registry);
-  RegisterTxn(app, registry);
-  RegisterWatch(app, registry);
-  RegisterCompaction(app, registry);
-  RegisterLease(app, registry);
-  RegisterMember(app, registry);
-  RegisterEndpoint(app, registry);
-  RegisterSnapshot(app, registry);
-  RegisterDefrag(app, registry);
-  RegisterAlarm(app, registry);
-  RegisterMoveLeader(app, registry);
-  RegisterLock(app, registry);
-  RegisterElect(app, registry);
-  RegisterHistory(app, registry);
-  RegisterDiff(app, registry);
-  RegisterRollback(app, registry);
-  RegisterImport(app, registry);
-  RegisterExport(app, registry);
-  RegisterCompletion(app, registry);
+  RegisterAll(app, registry);
 
   std::vector<std::string> reversed(args.rbegin(), args.rend());
   try {
@@ -228,6 +243,16 @@ int RunKvctl(const std::vector<std::string>& args, Context context) {
     return kExitSuccess;
   }
   return Report(context, (*action)());
+}
+
+std::vector<std::vector<std::string>> CommandPaths() {
+  Context context;
+  CLI::App app{"kvctl", "kvctl"};
+  Registry registry(&context);
+  RegisterAll(app, registry);
+  std::vector<std::vector<std::string>> paths;
+  CollectPaths(app, {}, &paths);
+  return paths;
 }
 
 }  // namespace cli

@@ -1,5 +1,7 @@
 #include "cli/client.h"
 
+#include <iterator>
+
 namespace cli {
 
 namespace {
@@ -19,6 +21,18 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) {
   args.SetMaxSendMessageSize(2 * 1024 * 1024);
   args.SetMaxReceiveMessageSize(-1);
   return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+}
+
+// grpc-go's codes.Code.String().
+std::string GoCodeName(grpc::StatusCode code) {
+  static const char* const kNames[] = {
+      "OK",       "Canceled",       "Unknown",          "InvalidArgument",   "DeadlineExceeded",
+      "NotFound", "AlreadyExists",  "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
+      "Aborted",  "OutOfRange",     "Unimplemented",    "Internal",          "Unavailable",
+      "DataLoss", "Unauthenticated"};
+  const auto index = static_cast<std::size_t>(code);
+  if (index < std::size(kNames)) return kNames[index];
+  return "Code(" + std::to_string(index) + ")";
 }
 
 }  // namespace
@@ -79,7 +93,13 @@ Status RpcError(const grpc::Status& status) {
     }
     return Status::Error(kExitError, "context deadline exceeded");
   }
-  return Status::Error(kExitError, status.error_message());
+  // clientv3 turns the server's known errors (all "etcdserver: ...") into their text and
+  // leaves any other gRPC error in grpc-go's form, e.g. an unimplemented method.
+  if (status.error_message().rfind("etcdserver: ", 0) == 0) {
+    return Status::Error(kExitError, status.error_message());
+  }
+  return Status::Error(kExitError, "rpc error: code = " + GoCodeName(status.error_code()) +
+                                       " desc = " + status.error_message());
 }
 
 }  // namespace cli

@@ -1,5 +1,9 @@
 // kvctl endpoint health|status|hashkv [--cluster]: etcdctl's `endpoint` commands, one
-// connection per endpoint.
+// connection per endpoint, queried in parallel (at most kEndpointsInFlightMax at once) and
+// printed in endpoint order.
+#include <algorithm>
+#include <functional>
+
 #include "cli/commands.h"
 #include "cli/endpoints.h"
 
@@ -16,9 +20,9 @@ Status RunHealth(Context& ctx, const EndpointFlags& f) {
   std::vector<std::string> endpoints;
   Status s = ResolveEndpoints(ctx, f.cluster, &endpoints);
   if (!s.ok()) return s;
-  std::vector<EndpointHealth> list;
-  bool unhealthy = false;
-  for (const auto& ep : endpoints) {
+  std::vector<EndpointHealth> list(endpoints.size());
+  ForEachInParallel(endpoints.size(), kEndpointsInFlightMax, [&](std::size_t i) {
+    const std::string& ep = endpoints[i];
     auto client = Client::Dial({ep}, ctx.global.dial_timeout, ctx.global.command_timeout);
     auto start = std::chrono::steady_clock::now();
     etcdserverpb::RangeRequest req;
@@ -26,42 +30,62 @@ Status RunHealth(Context& ctx, const EndpointFlags& f) {
     etcdserverpb::RangeResponse resp;
     auto rpc = client->NewContext();
     grpc::Status st = client->kv().Range(rpc.get(), req, &resp);
-    EndpointHealth h;
+    EndpointHealth& h = list[i];
     h.endpoint = ep;
     h.took = std::chrono::steady_clock::now() - start;
     // A permission error still proves the member can commit (etcdctl's rule).
     if (!st.ok() && st.error_code() != grpc::StatusCode::PERMISSION_DENIED) {
       h.error = RpcError(st).message;
-      unhealthy = true;
     }
     h.healthy = h.error.empty();
-    list.push_back(h);
-  }
+  });
+  const bool unhealthy =
+      std::any_of(list.begin(), list.end(), [](const EndpointHealth& h) { return !h.healthy; });
   s = MakePrinter(ctx)->EndpointHealthList(list);
   if (!s.ok()) return s;
   if (unhealthy) return Status::Error(kExitError, "unhealthy cluster");
   return Status::Ok();
 }
 
+// Queries every endpoint with `call` in parallel; prints "<failure> of endpoint EP (why)" on
+// stderr for the failed ones and returns the successful responses, both in endpoint order.
+template <typename Response>
+std::vector<Response> QueryEach(Context& ctx, const std::vector<std::string>& endpoints,
+                                const std::string& failure,
+                                const std::function<Status(Client&, Response*)>& call,
+                                bool* failed) {
+  std::vector<Response> ok(endpoints.size());
+  std::vector<Status> status(endpoints.size());
+  ForEachInParallel(endpoints.size(), kEndpointsInFlightMax, [&](std::size_t i) {
+    auto client = Client::Dial({endpoints[i]}, ctx.global.dial_timeout, ctx.global.command_timeout);
+    ok[i].endpoint = endpoints[i];
+    status[i] = call(*client, &ok[i]);
+  });
+  std::vector<Response> list;
+  *failed = false;
+  for (std::size_t i = 0; i < endpoints.size(); ++i) {
+    if (!status[i].ok()) {
+      *ctx.err << failure << " of endpoint " << endpoints[i] << " (" << status[i].message << ")\n";
+      *failed = true;
+      continue;
+    }
+    list.push_back(std::move(ok[i]));
+  }
+  return list;
+}
+
 Status RunStatus(Context& ctx, const EndpointFlags& f) {
   std::vector<std::string> endpoints;
   Status s = ResolveEndpoints(ctx, f.cluster, &endpoints);
   if (!s.ok()) return s;
-  std::vector<EndpointStatus> list;
   bool failed = false;
-  for (const auto& ep : endpoints) {
-    auto client = Client::Dial({ep}, ctx.global.dial_timeout, ctx.global.command_timeout);
-    EndpointStatus status;
-    status.endpoint = ep;
-    auto rpc = client->NewContext();
-    Status rs = RpcError(client->maintenance().Status(rpc.get(), {}, &status.response));
-    if (!rs.ok()) {
-      *ctx.err << "Failed to get the status of endpoint " << ep << " (" << rs.message << ")\n";
-      failed = true;
-      continue;
-    }
-    list.push_back(std::move(status));
-  }
+  std::vector<EndpointStatus> list = QueryEach<EndpointStatus>(
+      ctx, endpoints, "Failed to get the status",
+      [](Client& client, EndpointStatus* out) {
+        auto rpc = client.NewContext();
+        return RpcError(client.maintenance().Status(rpc.get(), {}, &out->response));
+      },
+      &failed);
   s = MakePrinter(ctx)->EndpointStatusList(list);
   if (!s.ok()) return s;
   if (failed) return Status::Error(kExitError, "");
@@ -72,23 +96,17 @@ Status RunHashKV(Context& ctx, const EndpointFlags& f) {
   std::vector<std::string> endpoints;
   Status s = ResolveEndpoints(ctx, f.cluster, &endpoints);
   if (!s.ok()) return s;
-  std::vector<EndpointHashKV> list;
   bool failed = false;
-  for (const auto& ep : endpoints) {
-    auto client = Client::Dial({ep}, ctx.global.dial_timeout, ctx.global.command_timeout);
-    EndpointHashKV hash;
-    hash.endpoint = ep;
-    etcdserverpb::HashKVRequest req;
-    req.set_revision(f.rev);
-    auto rpc = client->NewContext();
-    Status rs = RpcError(client->maintenance().HashKV(rpc.get(), req, &hash.response));
-    if (!rs.ok()) {
-      *ctx.err << "Failed to get the hash of endpoint " << ep << " (" << rs.message << ")\n";
-      failed = true;
-      continue;
-    }
-    list.push_back(std::move(hash));
-  }
+  const std::int64_t rev = f.rev;
+  std::vector<EndpointHashKV> list = QueryEach<EndpointHashKV>(
+      ctx, endpoints, "Failed to get the hash",
+      [rev](Client& client, EndpointHashKV* out) {
+        etcdserverpb::HashKVRequest req;
+        req.set_revision(rev);
+        auto rpc = client.NewContext();
+        return RpcError(client.maintenance().HashKV(rpc.get(), req, &out->response));
+      },
+      &failed);
   s = MakePrinter(ctx)->EndpointHashKVList(list);
   if (!s.ok()) return s;
   if (failed) return Status::Error(kExitError, "");

@@ -66,6 +66,10 @@ bool ReadAllBounded(std::istream& in, std::size_t bytes_max, std::string* out);
 // The completion script for `shell` ("bash" or "zsh") generated from the command tree.
 std::string CompletionScript(const CLI::App& root, const std::string& shell);
 
+// Every command path of the tree ({"get"}, {"lease"}, {"lease", "grant"}, ...), parents before
+// their children.
+std::vector<std::vector<std::string>> CommandPaths();
+
 // Runs kvctl with `args` (without argv[0]); returns the exit code. Used by main() and tests.
 int RunKvctl(const std::vector<std::string>& args, Context context);
 

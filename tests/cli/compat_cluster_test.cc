@@ -1,7 +1,11 @@
 // etcdctl vs kvctl on two identically prepared servers: lease, member, endpoint, snapshot,
 // defrag, alarm and move-leader commands.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
 
@@ -19,9 +23,9 @@ std::string FirstWord2(const std::string& s) {
   return s.substr(start + 1, end - start - 1);
 }
 
-TEST_CASE("kvctl lease commands match etcdctl", "[compat]") {
+CLI_COMPAT_TEST(LeaseCommands, "kvctl lease commands match etcdctl") {
   // Goal: grant/revoke/timetolive/list/keep-alive --once output (IDs normalized) and errors.
-  TwinServers s;
+  TwinServers s(kind);
   RunResult ge = s.Etcdctl({"lease", "grant", "300"});
   RunResult gk = s.Kvctl({"lease", "grant", "300"});
   REQUIRE(ge.exit_code == 0);
@@ -68,13 +72,45 @@ TEST_CASE("kvctl lease commands match etcdctl", "[compat]") {
   s.Compare({"get", "lk"});
 }
 
-TEST_CASE("kvctl member commands match etcdctl", "[compat]") {
+// `member list -w json` on both servers with the members sorted by name (their order follows
+// random IDs).
+void CompareMemberJson(TwinServers& s) {
+  RunResult e = s.Etcdctl({"member", "list", "-w", "json"});
+  RunResult k = s.Kvctl({"member", "list", "-w", "json"});
+  INFO(e.err << "\n" << k.err);
+  REQUIRE(e.exit_code == 0);
+  REQUIRE(k.exit_code == 0);
+  auto canonical = [](const std::string& text) {
+    nlohmann::json j = nlohmann::json::parse(text);
+    auto& members = j["members"];
+    std::sort(members.begin(), members.end(), [](const nlohmann::json& a, const nlohmann::json& b) {
+      return a.value("name", "") < b.value("name", "");
+    });
+    return clitest::Normalize(j.dump());
+  };
+  CHECK(canonical(k.out) == canonical(e.out));
+}
+
+CLI_COMPAT_TEST(MemberCommands, "kvctl member commands match etcdctl") {
   // Goal: member list in every format, add --learner / update / promote / remove output and
   // their errors (IDs and ports normalized).
-  TwinServers s;
-  s.Compare({"member", "list"});
-  s.Compare({"member", "list", "-w", "json"});
-  s.Compare({"member", "list", "-w", "table"});
+  TwinServers s(kind);
+  // Members are listed by their random IDs, so a multi-member list is compared as a set.
+  s.Compare({"member", "list"}, "", true);
+  s.Compare({"member", "list", "-w", "table"}, "", true);
+  CompareMemberJson(s);
+  if (kind == clitest::ServerKind::kKvd) {
+    // Member changes are being implemented on another branch; until then kvd answers
+    // Unimplemented, which must reach the user as an error (exit 1), not a crash or a hang.
+    RunResult probe = s.Etcdctl({"member", "promote", "1234"});
+    if (probe.err.find("Unimplemented") != std::string::npos) {
+      RunResult k = s.Kvctl({"member", "promote", "1234"});
+      CHECK(k.exit_code == 1);
+      CHECK(k.err.find("Error: ") == 0);
+      WARN("skipped member add/remove/update/promote on kvd: it answers Unimplemented");
+      return;
+    }
+  }
   RunResult add = s.Compare(
       {"member", "add", "learner1", "--learner", "--peer-urls=http://127.0.0.1:1"}, "", true);
   CHECK(add.out.find("ETCD_INITIAL_CLUSTER_STATE=\"existing\"") != std::string::npos);
@@ -119,23 +155,105 @@ TEST_CASE("kvctl member commands match etcdctl", "[compat]") {
   s.Compare({"member", "list"}, "", true);
 }
 
-TEST_CASE("kvctl endpoint, defrag, alarm, snapshot and move-leader match etcdctl", "[compat]") {
+// `snapshot status` of the snapshot.db that kvctl saved from server B: the figures on kvd (the
+// revision is the server's), a clear refusal of etcd's bbolt format.
+void CheckSnapshotStatus(TwinServers& s) {
+  RunResult status = s.Kvctl({"snapshot", "status", "snap.db"});
+  if (s.kind() == clitest::ServerKind::kEtcd) {
+    CHECK(status.exit_code == 3);
+    CHECK(status.err ==
+          "Error: snap.db: not a kvd snapshot (etcd's bbolt snapshots are not supported; use "
+          "etcdctl snapshot status)\n");
+    return;
+  }
+  RunResult get = s.Kvctl({"get", "a", "-w", "json"});
+  std::smatch rev;
+  REQUIRE(std::regex_search(get.out, rev, std::regex(R"re("revision":(\d+))re")));
+  INFO(status.err);
+  REQUIRE(status.exit_code == 0);
+  // hash, revision, total keys, total size: "%x, %d, %d, <humanized bytes>".
+  std::smatch m;
+  REQUIRE(std::regex_match(
+      status.out, m, std::regex(R"re(([0-9a-f]{1,8}), (\d+), (\d+), \d+(\.\d)? (B|kB|MB)\n)re")));
+  CHECK(m[2].str() == rev[1].str());
+  CHECK(std::stoll(m[3].str()) >= 2);
+  RunResult json = s.Kvctl({"snapshot", "status", "snap.db", "-w", "json"});
+  CHECK(json.out.find("{\"hash\":" + std::to_string(std::stoull(m[1].str(), nullptr, 16)) +
+                      ",\"revision\":" + rev[1].str() + ",\"totalKey\":" + m[3].str() +
+                      ",\"totalSize\":") == 0);
+  RunResult table = s.Kvctl({"snapshot", "status", "snap.db", "-w", "table"});
+  CHECK(table.out.find("| REVISION | TOTAL KEYS | TOTAL SIZE |") != std::string::npos);
+  // A damaged copy is refused with the reason, not reported with wrong figures.
+  std::string bytes;
+  {
+    std::ifstream in(s.dir() / "snap.db", std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  REQUIRE(bytes.size() > 40);
+  bytes[20] = static_cast<char>(bytes[20] ^ 0x55);
+  std::ofstream(s.dir() / "bad.db", std::ios::binary) << bytes;
+  RunResult bad = s.Kvctl({"snapshot", "status", "bad.db"});
+  CHECK(bad.exit_code == 3);
+  CHECK(bad.err.find("Error: bad.db: ") == 0);
+  CHECK(s.Kvctl({"snapshot", "status", "missing.db"}).exit_code == 1);
+}
+
+// Several endpoints given in a scrambled order, one of them dead: kvctl queries them in
+// parallel yet prints them in the order given, and names the dead one.
+void CheckEndpointOrder(TwinServers& s) {
+  std::vector<std::string> order = s.cluster_b().endpoints();
+  std::reverse(order.begin(), order.end());
+  order.insert(order.begin() + 1, "127.0.0.1:1");
+  std::string flag = "--endpoints=";
+  for (std::size_t i = 0; i < order.size(); ++i) flag += (i == 0 ? "" : ",") + order[i];
+  auto endpoints_in = [](const std::string& text) {
+    std::vector<std::string> found;
+    std::regex ep(R"re(127\.0\.0\.1:\d+)re");
+    for (auto it = std::sregex_iterator(text.begin(), text.end(), ep); it != std::sregex_iterator();
+         ++it) {
+      found.push_back(it->str());
+    }
+    return found;
+  };
+  std::vector<std::string> live = order;
+  live.erase(live.begin() + 1);
+  for (const char* cmd : {"status", "hashkv"}) {
+    RunResult r = clitest::RunTool(
+        KVCTL_PATH, {flag, "--dial-timeout=1s", "--command-timeout=2s", "endpoint", cmd}, "",
+        s.dir());
+    INFO("endpoint " << cmd << "\n" << r.out << r.err);
+    CHECK(r.exit_code == 1);
+    CHECK(endpoints_in(r.out) == live);
+    CHECK(r.err.find(" of endpoint 127.0.0.1:1 (context deadline exceeded)\n") !=
+          std::string::npos);
+  }
+  RunResult h = clitest::RunTool(
+      KVCTL_PATH, {flag, "--dial-timeout=1s", "--command-timeout=2s", "endpoint", "health"}, "",
+      s.dir());
+  CHECK(h.exit_code == 1);
+  CHECK(endpoints_in(h.out + h.err).size() == order.size());
+  CHECK(h.err.find("127.0.0.1:1 is unhealthy") != std::string::npos);
+}
+
+CLI_COMPAT_TEST(MaintenanceCommands,
+                "kvctl endpoint, defrag, alarm, snapshot and move-leader match etcdctl") {
   // Goal: per-endpoint maintenance commands with --cluster and every format, and errors.
-  TwinServers s;
+  TwinServers s(kind);
   s.Prepare({"put", "a", "1"});
   s.Prepare({"put", "b", "2"});
   for (const char* w : {"simple", "json", "table"}) {
     s.Compare({"endpoint", "status", "-w", w});
-    s.Compare({"endpoint", "status", "--cluster", "-w", w});
+    s.Compare({"endpoint", "status", "--cluster", "-w", w}, "", true);
     s.Compare({"endpoint", "hashkv", "-w", w});
-    s.Compare({"endpoint", "hashkv", "--cluster", "--rev=2", "-w", w});
+    s.Compare({"endpoint", "hashkv", "--cluster", "--rev=2", "-w", w}, "", true);
     s.Compare({"endpoint", "health", "-w", w});
-    s.Compare({"endpoint", "health", "--cluster", "-w", w});
+    s.Compare({"endpoint", "health", "--cluster", "-w", w}, "", true);
     s.Compare({"alarm", "list", "-w", w});
     s.Compare({"alarm", "disarm", "-w", w});
   }
+  CheckEndpointOrder(s);
   s.Compare({"defrag"});
-  s.Compare({"defrag", "--cluster"});
+  s.Compare({"defrag", "--cluster"}, "", true);
   s.Compare({"move-leader", "1234"});
   s.Compare({"move-leader"});
   s.Compare({"move-leader", "zz"});
@@ -144,6 +262,8 @@ TEST_CASE("kvctl endpoint, defrag, alarm, snapshot and move-leader match etcdctl
   CHECK(snap.out == "Snapshot saved at snap.db\n");
   CHECK(std::filesystem::file_size(s.dir() / "snap.db") % 512 == 32);
   CHECK(!std::filesystem::exists(s.dir() / "snap.db.part"));
+  s.Compare({"snapshot", "status"});
+  CheckSnapshotStatus(s);
   // A dead endpoint: health reports it (stderr) and exits 1 in both.
   RunResult e = clitest::RunTool("/usr/bin/etcdctl",
                                  {"--endpoints=127.0.0.1:1", "--command-timeout=1s",

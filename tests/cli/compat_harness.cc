@@ -3,11 +3,12 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
-#include <cstdlib>
 #include <fstream>
 #include <regex>
 #include <sstream>
+#include <thread>
 
+#include "proto/rpc.grpc.pb.h"
 #include "tests/support/etcd_grpc.h"
 #include "tests/support/process.h"
 
@@ -38,10 +39,44 @@ int run_counter = 0;
 
 }  // namespace
 
-std::filesystem::path ServerBinary() {
-  const char* env = std::getenv("KV_CLI_SERVER");
-  return env != nullptr && *env != '\0' ? std::filesystem::path(env)
-                                        : std::filesystem::path("/usr/bin/etcd");
+const char* KindName(ServerKind kind) { return kind == ServerKind::kKvd ? "kvd" : "etcd"; }
+
+kvtest::ClusterOptions OptionsFor(ServerKind kind) {
+  kvtest::ClusterOptions options;
+  if (kind == ServerKind::kEtcd) {
+    options.binary = "/usr/bin/etcd";
+    options.member_count = 1;
+    return options;
+  }
+  options.binary = KVD_BINARY;
+  options.member_count = 3;
+  // Fast timings (as tests/server's KvdOptions) so the first election is quick; the loaded
+  // test machine gets a generous readiness bound.
+  options.heartbeat_interval_ms = 50;
+  options.election_timeout_ms = 500;
+  options.ready_timeout = std::chrono::milliseconds(60000);
+  return options;
+}
+
+std::string LeaderEndpoint(const kvtest::EtcdLikeCluster& cluster) {
+  if (cluster.size() == 1) return cluster.endpoint(0);
+  const auto deadline = std::chrono::steady_clock::now() + cluster.options().ready_timeout;
+  // Bounded by the deadline; each round by the RPC deadlines.
+  while (std::chrono::steady_clock::now() < deadline) {
+    for (std::size_t i = 0; i < cluster.size(); ++i) {
+      auto stub = etcdserverpb::Maintenance::NewStub(kvtest::MakeChannel(cluster.endpoint(i)));
+      grpc::ClientContext ctx;
+      ctx.set_deadline(kvtest::DeadlineIn(std::chrono::milliseconds(2000)));
+      etcdserverpb::StatusResponse resp;
+      if (stub->Status(&ctx, {}, &resp).ok() && resp.leader() != 0 &&
+          resp.leader() == resp.header().member_id()) {
+        return cluster.endpoint(i);
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  FAIL("no leader in the cluster\n" << cluster.LogTails());
+  return {};
 }
 
 RunResult RunTool(const std::string& tool, const std::vector<std::string>& args,
@@ -90,17 +125,15 @@ std::string Normalize(const std::string& text) {
   return out;
 }
 
-std::unique_ptr<kvtest::EtcdLikeCluster> StartServer() {
-  kvtest::ClusterOptions options;
-  options.binary = ServerBinary();
-  return kvtest::StartEtcdLikeCluster(options);
+std::unique_ptr<kvtest::EtcdLikeCluster> StartServer(ServerKind kind) {
+  return kvtest::StartEtcdLikeCluster(OptionsFor(kind));
 }
 
-TwinServers::TwinServers() {
-  kvtest::ClusterOptions options;
-  options.binary = ServerBinary();
-  a_ = kvtest::StartEtcdLikeCluster(options);
-  b_ = kvtest::StartEtcdLikeCluster(options);
+TwinServers::TwinServers(ServerKind kind) : kind_(kind) {
+  a_ = kvtest::StartEtcdLikeCluster(OptionsFor(kind));
+  b_ = kvtest::StartEtcdLikeCluster(OptionsFor(kind));
+  endpoint_a_ = LeaderEndpoint(*a_);
+  endpoint_b_ = LeaderEndpoint(*b_);
 }
 
 void TwinServers::Prepare(const std::vector<std::string>& args, const std::string& stdin_text) {
@@ -160,7 +193,8 @@ RunResult TwinServers::Compare(const std::vector<std::string>& args, const std::
   RunResult k = Kvctl(args, stdin_text);
   std::string joined;
   for (const auto& a : args) joined += " " + a;
-  INFO("command:" << joined << "\netcdctl stderr: " << e.err << "\nkvctl stderr: " << k.err);
+  INFO("server: " << KindName(kind_) << "\ncommand:" << joined << "\netcdctl stderr: " << e.err
+                  << "\nkvctl stderr: " << k.err);
   if (sort_lines) {
     CHECK(SortedLines(Normalize(k.out)) == SortedLines(Normalize(e.out)));
   } else {
@@ -168,6 +202,21 @@ RunResult TwinServers::Compare(const std::vector<std::string>& args, const std::
   }
   CHECK(k.exit_code == e.exit_code);
   return k;
+}
+
+RunResult SingleServer::Kvctl(std::vector<std::string> args, const std::string& in) {
+  args.insert(args.begin(), "--endpoints=" + cluster->endpoint(0));
+  return RunTool(KVCTL_PATH, args, in, dir.path());
+}
+
+void SingleServer::Ok(const std::vector<std::string>& args, const std::string& in) {
+  RunResult r = Kvctl(args, in);
+  INFO(args.front() << ": " << r.err);
+  REQUIRE(r.exit_code == 0);
+}
+
+void SingleServer::Write(const std::string& name, const std::string& text) {
+  std::ofstream(dir.path() / name, std::ios::binary) << text;
 }
 
 }  // namespace clitest

@@ -23,9 +23,9 @@ void PrepareKeys(TwinServers& s) {
   s.Prepare({"put", "\xff\xfe", "bin"});
 }
 
-TEST_CASE("kvctl get matches etcdctl for every flag and format", "[compat]") {
+CLI_COMPAT_TEST(GetCommand, "kvctl get matches etcdctl for every flag and format") {
   // Goal: byte-identical stdout and exit codes of `get` across flags, formats and errors.
-  TwinServers s;
+  TwinServers s(kind);
   PrepareKeys(s);
   const std::vector<std::vector<std::string>> cases = {
       {"get", "foo"},
@@ -69,9 +69,9 @@ TEST_CASE("kvctl get matches etcdctl for every flag and format", "[compat]") {
   CHECK(k.err == "Error: unknown flag: --bogus\n");
 }
 
-TEST_CASE("kvctl put and del match etcdctl", "[compat]") {
+CLI_COMPAT_TEST(PutDelCommands, "kvctl put and del match etcdctl") {
   // Goal: same output and resulting state for put/del flags, stdin values and errors.
-  TwinServers s;
+  TwinServers s(kind);
   PrepareKeys(s);
   const std::vector<std::vector<std::string>> cases = {
       {"put", "k1", "v1"},
@@ -99,10 +99,10 @@ TEST_CASE("kvctl put and del match etcdctl", "[compat]") {
   s.Compare({"get", "from-stdin", "-w", "json"});
 }
 
-TEST_CASE("kvctl txn matches etcdctl, including syntax errors", "[compat]") {
+CLI_COMPAT_TEST(TxnCommand, "kvctl txn matches etcdctl, including syntax errors") {
   // Goal: txn scripts (compares, success, failure) and malformed scripts give etcdctl's
   // stdout and exit codes.
-  TwinServers s;
+  TwinServers s(kind);
   PrepareKeys(s);
   const std::vector<std::string> scripts = {
       "mod(\"foo\") > \"0\"\nvalue(\"foo\") = \"bar2\"\n\nput foo y\nget foo\ndel fop\n\nput "
@@ -174,10 +174,10 @@ void CompareWatch(TwinServers& s, const std::vector<std::string>& args) {
   });
 }
 
-TEST_CASE("kvctl lock and elect match etcdctl", "[compat]") {
+CLI_COMPAT_TEST(LockElectCommands, "kvctl lock and elect match etcdctl") {
   // Goal: lock with an exec command (and its failure), a held election, an observer that
   // sees a new leader, and argument errors.
-  TwinServers s;
+  TwinServers s(kind);
   s.Compare({"lock", "l1", "echo", "hi"});
   s.Compare({"lock", "l1", "false"});
   s.Compare({"lock"});
@@ -191,10 +191,10 @@ TEST_CASE("kvctl lock and elect match etcdctl", "[compat]") {
   s.Compare({"get", "--prefix", "l"});
 }
 
-TEST_CASE("kvctl watch matches etcdctl, and exits 5 on a compaction cancel", "[compat]") {
+CLI_COMPAT_TEST(WatchCommand, "kvctl watch matches etcdctl, and exits 5 on a compaction cancel") {
   // Goal: watch event output in simple/json formats with --prefix/--prev-kv, and the
   // compacted-revision cancel path (message and exit code 5).
-  TwinServers s;
+  TwinServers s(kind);
   PrepareKeys(s);
   CompareWatch(s, {"watch", "--prefix", "w/", "--prev-kv"});
   CompareWatch(s, {"watch", "w/a", "-w", "json"});
@@ -212,9 +212,10 @@ TEST_CASE("kvctl watch matches etcdctl, and exits 5 on a compaction cancel", "[c
   s.Compare({"watch", "-i"}, "watch foo\n");
 }
 
-TEST_CASE("kvctl global flags, environment and connection errors match etcdctl", "[compat]") {
+CLI_COMPAT_TEST(GlobalFlags,
+                "kvctl global flags, environment and connection errors match etcdctl") {
   // Goal: ETCDCTL_* variables, their conflict with flags, and unreachable endpoints.
-  TwinServers s;
+  TwinServers s(kind);
   PrepareKeys(s);
   for (const std::string& tool : {std::string("/usr/bin/etcdctl"), std::string(KVCTL_PATH)}) {
     const std::string& ep = tool == KVCTL_PATH ? s.endpoint_b() : s.endpoint_a();

@@ -12,27 +12,12 @@ namespace {
 
 using clitest::RunResult;
 
-struct Server {
-  kvtest::TempDir dir{"kvctl-cc"};
-  std::unique_ptr<kvtest::EtcdLikeCluster> cluster;
-  Server() : cluster(clitest::StartServer()) {}
-  RunResult Kvctl(std::vector<std::string> args, const std::string& in = "") {
-    args.insert(args.begin(), "--endpoints=" + cluster->endpoint(0));
-    return clitest::RunTool(KVCTL_PATH, args, in, dir.path());
-  }
-  void Ok(const std::vector<std::string>& args, const std::string& in = "") {
-    RunResult r = Kvctl(args, in);
-    INFO(args.front() << ": " << r.err);
-    REQUIRE(r.exit_code == 0);
-  }
-  void Write(const std::string& name, const std::string& text) {
-    std::ofstream(dir.path() / name, std::ios::binary) << text;
-  }
-};
+using Server = clitest::SingleServer;
 
-TEST_CASE("kvctl history lists every retained version oldest first", "[compat]") {
-  // Goal: history walks back through mod revisions and prints versions in order.
-  Server s;
+CLI_COMPAT_TEST(HistoryCommand, "kvctl history lists every retained version oldest first") {
+  // Goal: history shows every retained change in order, with deletes as tombstones and the
+  // versions of a life that ended in a delete, for a live and for a deleted key.
+  Server s(kind);
   s.Ok({"put", "other", "x"});  // rev 2
   s.Ok({"put", "k", "one"});    // rev 3
   s.Ok({"put", "other", "y"});  // rev 4
@@ -47,20 +32,50 @@ TEST_CASE("kvctl history lists every retained version oldest first", "[compat]")
   RunResult j = s.Kvctl({"history", "k", "-w", "json"});
   CHECK(j.out.find("{\"revision\":5,\"version\":2,\"create_revision\":3,\"mod_revision\":5,"
                    "\"lease\":0,\"value\":\"two\"}") != std::string::npos);
+  s.Ok({"del", "k"});             // rev 7
+  s.Ok({"put", "other", "z"});    // rev 8
+  s.Ok({"put", "k", "reborn"});   // rev 9
+  s.Ok({"put", "k", "reborn2"});  // rev 10
+  const std::string first_life =
+      "revision 3 (version 1, create_revision 3, mod_revision 3)\none\n"
+      "revision 5 (version 2, create_revision 3, mod_revision 5)\ntwo\n"
+      "revision 6 (version 3, create_revision 3, mod_revision 6)\nthree\n"
+      "revision 7 (deleted)\n";
+  const std::string second_life =
+      "revision 9 (version 1, create_revision 9, mod_revision 9)\nreborn\n"
+      "revision 10 (version 2, create_revision 9, mod_revision 10)\nreborn2\n";
+  RunResult reborn = s.Kvctl({"history", "k"});
+  CHECK(reborn.exit_code == 0);
+  CHECK(reborn.out == first_life + second_life);
+  CHECK(reborn.err.empty());
+  RunResult last2 = s.Kvctl({"history", "k", "--limit", "2"});
+  CHECK(last2.out == second_life);
+  RunResult table = s.Kvctl({"history", "k", "-w", "table"});
+  CHECK(table.out.find("|        7 |       - |               - | (deleted) |") !=
+        std::string::npos);
+  RunResult tj = s.Kvctl({"history", "k", "-w", "json"});
+  CHECK(tj.out.find("{\"revision\":7,\"deleted\":true}") != std::string::npos);
+  // Deleted now: the replay must still end (at the current revision) and show the tombstone.
+  s.Ok({"del", "k"});           // rev 11
+  s.Ok({"put", "other", "w"});  // rev 12
+  RunResult gone = s.Kvctl({"history", "k"});
+  CHECK(gone.exit_code == 0);
+  CHECK(gone.out == first_life + second_life + "revision 11 (deleted)\n");
   s.Ok({"compaction", "5"});
   RunResult c = s.Kvctl({"history", "k"});
   CHECK(c.exit_code == 0);
   CHECK(c.out.find("one") == std::string::npos);
-  CHECK(c.out.find("two") != std::string::npos);
-  CHECK(c.err.find("compacted") != std::string::npos);
+  CHECK(c.out.rfind("revision 5 (version 2, create_revision 3, mod_revision 5)\ntwo\n", 0) == 0);
+  CHECK(c.out.find("revision 11 (deleted)") != std::string::npos);
+  CHECK(c.err == "older revisions of k have been compacted (compact revision 5)\n");
   RunResult missing = s.Kvctl({"history", "nope"});
   CHECK(missing.exit_code == 1);
-  CHECK(missing.err == "Error: key \"nope\" not found\n");
+  CHECK(missing.err.find("Error: key \"nope\" not found\n") != std::string::npos);
 }
 
-TEST_CASE("kvctl diff shows line diffs and structural JSON/YAML diffs", "[compat]") {
+CLI_COMPAT_TEST(DiffCommand, "kvctl diff shows line diffs and structural JSON/YAML diffs") {
   // Goal: text values get a unified diff, JSON/YAML values a list of changed paths.
-  Server s;
+  Server s(kind);
   s.Ok({"put", "t", "a\nb\nc\n"});                                             // rev 2
   s.Ok({"put", "t", "a\nB\nc\n"});                                             // rev 3
   s.Ok({"put", "j", "{\"port\": 80, \"tls\": {\"on\": false}}"});              // rev 4
@@ -80,10 +95,10 @@ TEST_CASE("kvctl diff shows line diffs and structural JSON/YAML diffs", "[compat
   CHECK(s.Kvctl({"diff", "t", "x"}).exit_code == 128);
 }
 
-TEST_CASE("kvctl rollback restores old values in one guarded transaction", "[compat]") {
+CLI_COMPAT_TEST(RollbackCommand, "kvctl rollback restores old values in one guarded transaction") {
   // Goal: rollback of a key and of a prefix, --dry-run writes nothing, and a txn whose
   // guard fails (a concurrent change) writes nothing.
-  Server s;
+  Server s(kind);
   s.Ok({"put", "app/a", "1"});    // rev 2
   s.Ok({"put", "app/b", "1"});    // rev 3
   s.Ok({"put", "app/a", "2"});    // rev 4
@@ -106,10 +121,10 @@ TEST_CASE("kvctl rollback restores old values in one guarded transaction", "[com
   CHECK(s.Kvctl({"rollback", "app/a"}).exit_code != 0);
 }
 
-TEST_CASE("kvctl rollback's guard rejects a concurrent change", "[compat]") {
+CLI_COMPAT_TEST(RollbackGuard, "kvctl rollback's guard rejects a concurrent change") {
   // Goal: the txn rollback builds pins every touched key's mod revision, so a write between
   // its reads and its commit makes the whole txn fail and nothing is written.
-  Server s;
+  Server s(kind);
   s.Ok({"put", "g/a", "old-a"});  // rev 2
   s.Ok({"put", "g/b", "old-b"});  // rev 3
   s.Ok({"put", "g/a", "new-a"});  // rev 4
@@ -137,10 +152,10 @@ TEST_CASE("kvctl rollback's guard rejects a concurrent change", "[compat]") {
   CHECK(s.Kvctl({"get", "--prefix", "g/"}).out == "g/a\nold-a\ng/b\nold-b\n");
 }
 
-TEST_CASE("kvctl import and export round-trip every file format", "[compat]") {
+CLI_COMPAT_TEST(ImportExportFormats, "kvctl import and export round-trip every file format") {
   // Goal: YAML/JSON/.properties/.env import into P/..., export yaml|json, re-import of the
   // export changes nothing; malformed files name the line and write nothing.
-  Server s;
+  Server s(kind);
   s.Write("app.yaml",
           "# service config\nserver:\n  port: 8080\n  host: \"0.0.0.0\"\n  tags:\n    - a\n"
           "    - 'b c'\nfeature: {beta: true, ratio: 0.5}\nempty: ''\n");
@@ -186,9 +201,9 @@ TEST_CASE("kvctl import and export round-trip every file format", "[compat]") {
   CHECK(s.Kvctl({"import", "x.txt", "--prefix", "x"}).exit_code == 128);
 }
 
-TEST_CASE("kvctl import writes large files in batches of at most 128 ops", "[compat]") {
+CLI_COMPAT_TEST(ImportBatches, "kvctl import writes large files in batches of at most 128 ops") {
   // Goal: 300 keys import through several transactions (etcd rejects > 128 ops per txn).
-  Server s;
+  Server s(kind);
   std::string env;
   for (int i = 0; i < 300; ++i) env += "K" + std::to_string(i) + "=" + std::to_string(i) + "\n";
   s.Write("many.env", env);

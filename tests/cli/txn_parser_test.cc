@@ -2,6 +2,7 @@
 // server.
 #include "cli/txn_parser.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <sstream>
 
@@ -128,6 +129,40 @@ TEST_CASE("Argument errors exit like etcdctl without contacting a server", "[uni
   CHECK(Run({"--dial-timeout=abc", "get", "k"}, &out, &err) == 1);
   CHECK(Run({"get", "--help"}, &out, &err) == 0);
   CHECK(out.find("Example:") != std::string::npos);
+}
+
+TEST_CASE("Every command's --help shows a usage line and an example", "[unit]") {
+  // Goal: each command path of the tree (parents and leaves) documents itself with an example
+  // that runs it, and --help exits 0 without contacting a server.
+  const std::vector<std::vector<std::string>> paths = cli::CommandPaths();
+  REQUIRE(paths.size() > 30);
+  std::size_t checked = 0;
+  for (const auto& path : paths) {
+    std::vector<std::string> args = path;
+    args.push_back("--help");
+    std::string out;
+    std::string err;
+    std::string joined;
+    for (const auto& p : path) joined += " " + p;
+    INFO("kvctl" << joined << " --help\n" << out << err);
+    CHECK(Run(args, &out, &err) == 0);
+    CHECK(err.empty());
+    // The help shown is this command's own: its usage names the command.
+    CHECK(out.find("Usage:") != std::string::npos);
+    CHECK(out.find(path.back()) != std::string::npos);
+    const std::size_t example = out.find("Example:\n  ");
+    REQUIRE(example != std::string::npos);
+    const std::string line = out.substr(example + 11, out.find('\n', example + 11) - example - 11);
+    CHECK(line.find("kvctl") != std::string::npos);
+    CHECK(line.find(path.back()) != std::string::npos);
+    ++checked;
+  }
+  CHECK(checked == paths.size());
+  // Spot-check that nested commands are in the list.
+  CHECK(std::find(paths.begin(), paths.end(), std::vector<std::string>{"lease", "keep-alive"}) !=
+        paths.end());
+  CHECK(std::find(paths.begin(), paths.end(), std::vector<std::string>{"snapshot", "save"}) !=
+        paths.end());
 }
 
 TEST_CASE("Completion scripts cover every subcommand and flag", "[unit]") {
