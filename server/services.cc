@@ -124,6 +124,22 @@ grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* ct
 grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
                                          const etcdserverpb::TxnRequest* req,
                                          etcdserverpb::TxnResponse* resp) {
+  if (kvstore::MvccStore::IsReadOnlyTxn(*req)) {
+    // No puts or deletes anywhere: served like Range, through ReadIndex instead of the log
+    // (etcd does the same); serializable when every range of both branches is.
+    bool serializable = true;
+    for (const auto* branch : {&req->success(), &req->failure()}) {
+      for (const auto& op : *branch) {
+        serializable = serializable && op.has_request_range() && op.request_range().serializable();
+      }
+    }
+    Node* node = node_;
+    return ReadAndReply(node_, ctx, serializable, [node, req, resp] {
+      kvstore::Status s = node->store().ReadOnlyTxn(*req, resp);
+      if (s.ok()) node->FillHeader(resp->mutable_header());
+      return s;
+    });
+  }
   kvdpb::InternalRequest r;
   *r.mutable_txn() = *req;
   return ProposeAndReply(node_, ctx, std::move(r), resp,
@@ -347,7 +363,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Defragment(
     etcdserverpb::DefragmentResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   Node* node = node_;
-  const bool queued = node_->RunOnRaftThread([node, reactor, resp](bool run) {
+  const bool queued = node_->RunOnApplyThread([node, reactor, resp](bool run) {
     if (!run) {
       reactor->Finish(ToGrpc(errors::Stopped()));
       return;
@@ -435,12 +451,29 @@ grpc::ServerUnaryReactor* LeaseService::LeaseRevoke(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* LeaseService::LeaseTimeToLive(
     grpc::CallbackServerContext* ctx, const etcdserverpb::LeaseTimeToLiveRequest* req,
     etcdserverpb::LeaseTimeToLiveResponse* resp) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (!RequireLeader(node_, ctx, reactor)) return reactor;
   Node* node = node_;
-  return ReadAndReply(node_, ctx, false, [node, req, resp] {
+  node_->ReadIndex([node, req, resp, reactor](const kvstore::Status& rs) {
+    if (!rs.ok()) {
+      reactor->Finish(ToGrpc(rs));
+      return;
+    }
     kvstore::Status s = node->store().LeaseTimeToLive(*req, SteadyNowMs(), resp);
     if (s.ok()) node->FillHeader(resp->mutable_header());
-    return s;
+    if (!s.ok() || node->is_leader() || resp->ttl() < 0) {
+      reactor->Finish(ToGrpc(s));
+      return;
+    }
+    // Lease deadlines live on the leader: a follower would report the full TTL (etcd forwards
+    // the request to the leader too). The rest of the answer (granted TTL, keys) is replicated.
+    node->ForwardLeaseTimeToLive(req->id(),
+                                 [resp, reactor](const kvstore::Status& fs, int64_t ttl) {
+                                   if (fs.ok()) resp->set_ttl(ttl);
+                                   reactor->Finish(ToGrpc(fs));
+                                 });
   });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* LeaseService::LeaseLeases(grpc::CallbackServerContext* ctx,

@@ -61,7 +61,7 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
   // blob with the SHA-256 of everything sent before it (remaining_bytes 0). etcdctl checks
   // exactly that shape. A restore must drop the trailer and the zero padding after the
   // checkpoint's own end.
-  // Runs MvccStore::Defragment on the raft thread (it is an apply-thread call; etcd also
+  // Runs MvccStore::Defragment on the apply thread (it is an apply-thread call; etcd also
   // blocks its backend while defragmenting).
   grpc::ServerUnaryReactor* Defragment(grpc::CallbackServerContext* ctx,
                                        const etcdserverpb::DefragmentRequest* req,

@@ -57,6 +57,24 @@ class Transport::Service final : public kvdpb::Peer::CallbackService {
     }
     return reactor;
   }
+  grpc::ServerUnaryReactor* LeaseTimeToLive(grpc::CallbackServerContext* ctx,
+                                            const kvdpb::LeaseTimeToLiveForwardRequest* req,
+                                            kvdpb::LeaseTimeToLiveForwardResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    if (!HelloOk(node_, req->hello())) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "cluster ID mismatch"));
+    } else if (!node_->is_leader()) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "not leader"));
+    } else {
+      etcdserverpb::LeaseTimeToLiveRequest q;
+      q.set_id(req->id());
+      etcdserverpb::LeaseTimeToLiveResponse r;
+      kvstore::Status s = node_->store().LeaseTimeToLive(q, SteadyNowMs(), &r);
+      resp->set_ttl(s.ok() ? r.ttl() : -1);
+      reactor->Finish(grpc::Status::OK);
+    }
+    return reactor;
+  }
 
  private:
   // Validates a stream's hello: same cluster, addressed to this member.
@@ -327,6 +345,31 @@ void Transport::RenewLease(uint64_t leader, int64_t lease_id, int timeout_ms,
                                           call->done(s, call->resp.ttl());
                                           delete call;
                                         });
+}
+
+void Transport::LeaseTimeToLive(uint64_t leader, int64_t lease_id, int timeout_ms,
+                                std::function<void(const grpc::Status&, int64_t ttl)> done) {
+  auto it = peers_.find(leader);
+  if (it == peers_.end()) {
+    done(grpc::Status(grpc::StatusCode::UNAVAILABLE, "etcdserver: no leader"), 0);
+    return;
+  }
+  struct Call {
+    grpc::ClientContext ctx;
+    kvdpb::LeaseTimeToLiveForwardRequest req;
+    kvdpb::LeaseTimeToLiveForwardResponse resp;
+    std::function<void(const grpc::Status&, int64_t)> done;
+  };
+  auto* call = new Call();  // owned by the completion callback below
+  call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
+  *call->req.mutable_hello() = node_->Hello(leader);
+  call->req.set_id(lease_id);
+  call->done = std::move(done);
+  it->second->stub->async()->LeaseTimeToLive(&call->ctx, &call->req, &call->resp,
+                                             [call](grpc::Status s) {
+                                               call->done(s, call->resp.ttl());
+                                               delete call;
+                                             });
 }
 
 bool Transport::SendSnapshot(Peer* peer, const raft::Message& m) {

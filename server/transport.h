@@ -61,6 +61,10 @@ class Transport {
   // lease) or the failure, on a gRPC thread. Bounded by `timeout_ms`.
   void RenewLease(uint64_t leader, int64_t lease_id, int timeout_ms,
                   std::function<void(const grpc::Status&, int64_t ttl)> done);
+  // Asks peer `leader` for the remaining TTL of a lease; `done` gets it (-1: no such lease) or
+  // the failure, on a gRPC thread. Bounded by `timeout_ms`.
+  void LeaseTimeToLive(uint64_t leader, int64_t lease_id, int timeout_ms,
+                       std::function<void(const grpc::Status&, int64_t ttl)> done);
   // To register on the peer listener (lives as long as the Transport).
   grpc::Service* service();
 
