@@ -760,6 +760,12 @@ void Node::HandleReady() {
     }
   }
   MaybeFinishReadRound();
+  if (rd.hard_state) {
+    // Raft's in-memory state, as etcd reports it: the commit index never lags the entries
+    // just handed to the apply thread.
+    term_.store(rd.hard_state->term);
+    commit_.store(rd.hard_state->commit);
+  }
   ready_hard_state_ = rd.hard_state;
   ready_outstanding_ = true;
   if (!rd.must_sync) {
@@ -775,11 +781,7 @@ void Node::HandleReady() {
 
 void Node::FinishReady() {
   SERVER_CHECK(ready_outstanding_, "FinishReady without a Ready");
-  if (ready_hard_state_) {
-    hard_state_ = *ready_hard_state_;
-    term_.store(hard_state_.term);
-    commit_.store(hard_state_.commit);
-  }
+  if (ready_hard_state_) hard_state_ = *ready_hard_state_;
   if (metrics_ != nullptr) {
     metrics_->proposals_committed_total.Set(static_cast<double>(hard_state_.commit));
   }
@@ -873,7 +875,10 @@ void Node::ApplyLoop() {
       if (apply_queue_.empty()) apply_idle_cv_.notify_all();
       // With a physical compaction pending, do a step now instead of sleeping.
       if (!compacting_) {
-        apply_cv_.wait(lk, [this] { return apply_stop_ || !apply_queue_.empty(); });
+        // Bounded wait: reads handed over for a read index that is never reached (partition)
+        // still expire.
+        apply_cv_.wait_for(lk, std::chrono::milliseconds(config_.tick_ms()),
+                           [this] { return apply_stop_ || !apply_queue_.empty(); });
       }
       if (apply_stop_) break;
       // Everything queued, up to about one write batch: many entries per MvccStore::Apply.
@@ -985,9 +990,18 @@ void Node::ApplyJobs(std::vector<ApplyJob>* jobs) {
 
 void Node::ReleaseReads(bool stopping) {
   const uint64_t applied = applied_.load();
+  const auto now = Clock::now();
   for (auto it = read_releases_.begin(); it != read_releases_.end();) {
     if (!stopping && it->first > applied) {
-      ++it;
+      // Not servable yet: only the expired ones fail.
+      auto keep = std::partition(it->second.begin(), it->second.end(),
+                                 [&](const ReadWaiter& w) { return w.deadline > now; });
+      for (auto w = keep; w != it->second.end(); ++w) {
+        reads_waiting_.fetch_sub(1);
+        w->done(errors::RequestTimedOut());
+      }
+      it->second.erase(keep, it->second.end());
+      it = it->second.empty() ? read_releases_.erase(it) : std::next(it);
       continue;
     }
     for (ReadWaiter& w : it->second) {
