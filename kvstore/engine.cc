@@ -7,6 +7,7 @@
 #include <rocksdb/table.h>
 
 #include <algorithm>
+#include <fstream>
 
 namespace kvstore {
 
@@ -32,6 +33,25 @@ Status FromRocks(const rocksdb::Status& s, const std::string& context) {
   return {code, "rocksdb: " + context + ": " + s.ToString()};
 }
 
+namespace {
+
+// The last "<file>.log: dropping N bytes; Corruption: ..." line of RocksDB's info log in `dir`
+// (from its db_impl_open.cc), without the timestamp prefix; empty when there is none.
+std::string LastWalCorruption(const std::string& dir) {
+  std::ifstream in(dir + "/LOG");
+  std::string line;
+  std::string found;
+  for (int lines = 0; lines < 100000 && std::getline(in, line); ++lines) {
+    const size_t at = line.find(".log: dropping ");
+    if (at == std::string::npos) continue;
+    const size_t start = line.rfind(' ', at);
+    found = line.substr(start == std::string::npos ? 0 : start + 1);
+  }
+  return found;
+}
+
+}  // namespace
+
 Status Engine::Open(const std::string& dir, const EngineOptions& options,
                     const std::vector<std::string>& families, std::unique_ptr<Engine>* out) {
   std::unique_ptr<Engine> e(new Engine());
@@ -41,6 +61,10 @@ Status Engine::Open(const std::string& dir, const EngineOptions& options,
   r.db_options.create_if_missing = true;
   r.db_options.create_missing_column_families = true;
   r.db_options.paranoid_checks = true;
+  // The WAL holds acknowledged raft entries: damage in the middle must stop the member (the
+  // default, point-in-time recovery, would silently replay up to it and start with a shorter
+  // log). Only an incomplete last record, a write cut short by power loss, is dropped.
+  r.db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   r.db_options.max_background_jobs = 2;
   r.db_options.keep_log_file_num = 4;
   r.db_options.max_total_wal_size = options.max_total_wal_bytes;
@@ -80,7 +104,13 @@ Status Engine::Open(const std::string& dir, const EngineOptions& options,
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(r.db_options, dir, descs, &handles, &raw);
-  if (!s.ok()) return FromRocks(s, "open " + dir);
+  if (!s.ok()) {
+    Status st = FromRocks(s, "open " + dir);
+    // RocksDB's status for a damaged WAL does not say which file; its info log does.
+    const std::string where = LastWalCorruption(dir);
+    if (!where.empty()) st = Status(st.code(), st.message() + " (" + where + ")");
+    return st;
+  }
   r.db.reset(raw);
   for (size_t i = 0; i < names.size(); ++i) r.handles[names[i]] = handles[i];
   if (options.verify_checksums_on_open) {

@@ -737,6 +737,32 @@ struct MvccStore::Impl {
     return Status::Ok();
   }
 
+  // TxnExec for a txn without writes, against a read view at revision cur_rev.
+  Status TxnRead(const View& v, const TxnRequest& r, const std::vector<bool>& path, size_t* at,
+                 int64_t cur_rev, int64_t compact_rev, etcdserverpb::TxnResponse* resp) const {
+    const bool ok = path[(*at)++];
+    resp->set_succeeded(ok);
+    for (const auto& op : ok ? r.success() : r.failure()) {
+      auto* out = resp->add_responses();
+      Status s;
+      switch (op.request_case()) {
+        case RequestOp::kRequestRange:
+          s = DoRange(v, op.request_range(), cur_rev, compact_rev, out->mutable_response_range());
+          break;
+        case RequestOp::kRequestTxn:
+          s = TxnRead(v, op.request_txn(), path, at, cur_rev, compact_rev,
+                      out->mutable_response_txn());
+          break;
+        default:
+          s = errors::KeyNotFound();
+          break;
+      }
+      if (!s.ok()) return s;
+    }
+    resp->mutable_header()->set_revision(cur_rev);
+    return Status::Ok();
+  }
+
   Status DoTxn(TxnWrite* t, const TxnRequest& r, etcdserverpb::TxnResponse* resp) {
     std::vector<bool> path;
     View v = ApplyView();
@@ -1083,6 +1109,44 @@ Status MvccStore::Range(const etcdserverpb::RangeRequest& req,
   }
   View v{impl_->db(), snap.get(), nullptr};
   return impl_->DoRange(v, req, cur, compact, resp);
+}
+
+bool MvccStore::IsReadOnlyTxn(const TxnRequest& req) {
+  for (const auto* branch : {&req.success(), &req.failure()}) {
+    for (const auto& op : *branch) {
+      if (op.request_case() == RequestOp::kRequestTxn) {
+        if (!IsReadOnlyTxn(op.request_txn())) return false;
+      } else if (op.request_case() != RequestOp::kRequestRange) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+Status MvccStore::ReadOnlyTxn(const TxnRequest& req, etcdserverpb::TxnResponse* resp) const {
+  KV_CHECK(IsReadOnlyTxn(req), "ReadOnlyTxn with a write");
+  kvdpb::InternalRequest wrapped;
+  *wrapped.mutable_txn() = req;
+  if (Status s = CheckRequest(wrapped); !s.ok()) return s;
+  // As in Range: the revision stored in the snapshot itself, the compact revision after it.
+  SnapshotHolder snap(impl_->db());
+  const int64_t compact = compact_rev_.load();
+  int64_t cur = 1;
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snap.get();
+  std::string raw;
+  rocksdb::Status rs = impl_->db()->Get(ro, impl_->meta, kMetaRev, &raw);
+  if (rs.ok() && raw.size() == 8) {
+    cur = static_cast<int64_t>(codec::GetBe64(raw.data()));
+  } else if (!rs.IsNotFound()) {
+    return rs.ok() ? CorruptMeta(kMetaRev) : FromRocks(rs, "read current revision");
+  }
+  View v{impl_->db(), snap.get(), nullptr};
+  std::vector<bool> path;
+  if (Status s = impl_->TxnPath(v, req, &path); !s.ok()) return s;
+  size_t at = 0;
+  return impl_->TxnRead(v, req, path, &at, cur, compact, resp);
 }
 
 Status MvccStore::HashKV(int64_t rev, uint32_t* hash, int64_t* compact_revision,

@@ -83,6 +83,13 @@ class MvccStore : public History {
   // ---- reads (any thread) ----
   // Serves a RangeRequest at the latest or a retained revision, filling header.revision.
   Status Range(const etcdserverpb::RangeRequest& req, etcdserverpb::RangeResponse* resp) const;
+  // Serves a Txn whose branches hold only ranges (IsReadOnlyTxn) at the latest revision, like
+  // Range: the compares and every range see one consistent revision, and the response is what
+  // applying it would have answered (etcd serves such txns the same way, without the log).
+  // Precondition: IsReadOnlyTxn(req) (checked).
+  Status ReadOnlyTxn(const etcdserverpb::TxnRequest& req, etcdserverpb::TxnResponse* resp) const;
+  // True when no branch of `req` (nested txns included) puts or deletes.
+  static bool IsReadOnlyTxn(const etcdserverpb::TxnRequest& req);
   // Hash of the logical history up to `rev` (0 = latest); equal on replicas with the same
   // history whatever their physical compaction progress. Sets *hashed_rev to the revision used.
   Status HashKV(int64_t rev, uint32_t* hash, int64_t* compact_revision, int64_t* hashed_rev) const;

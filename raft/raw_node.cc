@@ -41,6 +41,21 @@ raft::Status RawNode::Propose(std::string data) {
   return raft_.Step(m);
 }
 
+raft::Status RawNode::ProposeBatch(std::vector<std::string>* datas) {
+  RAFT_CHECK(!datas->empty(), "ProposeBatch without entries");
+  Message m;
+  m.type = MessageType::kMsgProp;
+  m.from = raft_.id();
+  m.entries.resize(datas->size());
+  for (size_t i = 0; i < datas->size(); ++i) m.entries[i].data = std::move((*datas)[i]);
+  raft::Status s = raft_.Step(m);
+  if (!s.ok()) {
+    // Step took the message by const reference: the payloads are intact, hand them back.
+    for (size_t i = 0; i < datas->size(); ++i) (*datas)[i] = std::move(m.entries[i].data);
+  }
+  return s;
+}
+
 raft::Status RawNode::ProposeConfChange(const ConfChange& cc) {
   if (cc.node_id == kNone) return {Code::kInvalidArgument, "conf change without node id"};
   Message m;

@@ -80,6 +80,11 @@ class RawNode {
   // when it shows up in Ready::committed_entries. Errors: kProposalDropped (no leader, transfer
   // in progress), kResourceExhausted (uncommitted-bytes limit).
   raft::Status Propose(std::string data);
+  // Proposes several commands as ONE message: they are appended together and replicated in the
+  // same MsgApp, so a busy host pays the per-proposal raft work once per batch. All or none are
+  // accepted (same errors as Propose). On success the strings were moved from; on failure they
+  // are left as they were (the host may retry). Precondition: !datas->empty() (checked).
+  raft::Status ProposeBatch(std::vector<std::string>* datas);
   // Proposes a single-server membership change. Rule: one change at a time; a change takes
   // effect when its entry is committed and the host calls ApplyConfChange(). Errors:
   // kProposalDropped (also: a change is still pending), kInvalidArgument.

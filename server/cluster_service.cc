@@ -41,6 +41,7 @@ template <typename Resp, typename Fill>
 grpc::ServerUnaryReactor* Change(Node* node, grpc::CallbackServerContext* ctx,
                                  kvdpb::MemberChangeRequest req, Resp* resp, Fill fill) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (RefuseOnLearner(node, reactor)) return reactor;
   node->ChangeMembership(
       std::move(req), [node, reactor, resp, fill](kvdpb::MemberChangeResponse r) {
         if (r.code() != 0) {
@@ -60,6 +61,11 @@ grpc::ServerUnaryReactor* Change(Node* node, grpc::CallbackServerContext* ctx,
 grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext* ctx,
                                                      const etcdserverpb::MemberListRequest* /*req*/,
                                                      etcdserverpb::MemberListResponse* resp) {
+  if (node_->is_learner()) {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    (void)RefuseOnLearner(node_, reactor);
+    return reactor;
+  }
   google::protobuf::RepeatedPtrField<kvdpb::MemberRecord> records;
   ToRecords(node_->Members(), &records);
   for (const auto& r : records) ToEtcdMember(r, resp->add_members());

@@ -301,15 +301,17 @@ kvstore::Status Membership::CheckStrict(const kvdpb::MemberChangeContext& change
   };
   switch (change.op()) {
     case kvdpb::MEMBER_ADD: {
-      if (change.member().is_learner()) return kvstore::Status::Ok();
-      // IsReadyToAddVotingMember: the new member counts toward the future quorum, unstarted.
-      size_t members = 1, started = 0;
-      for (const MemberInfo* m : voters) {
-        started += Started(*m);
-        ++members;
+      if (!change.member().is_learner()) {
+        // IsReadyToAddVotingMember: the new member counts toward the future quorum, unstarted.
+        size_t members = 1, started = 0;
+        for (const MemberInfo* m : voters) {
+          started += Started(*m);
+          ++members;
+        }
+        const bool restoring = started == 1 && members == 2;  // 1-member cluster grows to 2
+        if (!restoring && started < members / 2 + 1) return errors::NotEnoughStartedMembers();
       }
-      const bool restoring = started == 1 && members == 2;  // 1-member cluster grows to 2
-      if (!restoring && started < members / 2 + 1) return errors::NotEnoughStartedMembers();
+      // etcd's mayAddMember: learner or voter, every voter must have been connected lately.
       if (connected_voters() != voters.size()) return errors::Unhealthy();
       return kvstore::Status::Ok();
     }

@@ -191,6 +191,7 @@ Status Node::OpenImpl() {
 
   raft::HardState hs;
   rs = log_->InitialState(&hs, &conf_state_);
+  PublishConfState();
   if (!rs.ok()) return Status(1, "raft log: " + rs.ToString());
   hard_state_ = hs;
   raft::Snapshot snap;
@@ -237,6 +238,8 @@ void Node::Start() {
     started_ = true;
   }
   transport_->Start();
+  apply_thread_ = std::thread([this] { ApplyLoop(); });
+  persist_thread_ = std::thread([this] { PersistLoop(); });
   raft_thread_ = std::thread([this] { Run(); });
 }
 
@@ -247,7 +250,17 @@ void Node::Stop() {
     stop_ = true;
   }
   cv_.notify_all();
+  persist_cv_.notify_all();
   if (raft_thread_.joinable()) raft_thread_.join();
+  // The persist thread finishes the Ready it was given; the apply thread the batch it is in
+  // (the rest is replayed from the raft log at the next start).
+  if (persist_thread_.joinable()) persist_thread_.join();
+  {
+    std::lock_guard<std::mutex> lk(apply_mu_);
+    apply_stop_ = true;
+  }
+  apply_cv_.notify_all();
+  if (apply_thread_.joinable()) apply_thread_.join();
   if (transport_) transport_->Stop();
   // Whatever is still queued (the raft thread never ran, or requests raced the stop).
   FailEverything(errors::Stopped());
@@ -303,6 +316,7 @@ void Node::ReadIndex(ReadDone done) {
 }
 
 void Node::AfterPhysicalCompaction(std::function<void()> fn) {
+  // Apply thread: compacting_ and compaction_waiters_ are its state.
   if (!compacting_ || compaction_waiters_.size() >= limits_.proposals_inflight_max) {
     fn();
     return;
@@ -339,11 +353,11 @@ void Node::ForwardLeaseTimeToLive(int64_t lease_id,
   }
   transport_->LeaseTimeToLive(
       lead, lease_id, static_cast<int>(2 * config_.election_timeout_ms),
-      [done = std::move(done)](const grpc::Status& s, int64_t remaining) {
+      [done = std::move(done)](const grpc::Status& s, int64_t ttl) {
         if (s.ok()) {
-          done(kvstore::Status::Ok(), remaining);
+          done(kvstore::Status::Ok(), ttl);
         } else if (s.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
-          done(errors::LeaderChanged(), 0);
+          done(errors::LeaderChanged(), 0);  // it stepped down meanwhile: the client retries
         } else {
           done(errors::RequestTimedOut(), 0);
         }
@@ -416,6 +430,17 @@ bool Node::RunOnRaftThread(std::function<void(bool run)> fn) {
   return PushEvent(Event{Event::Kind::kCall, {}, {}, 0, false, std::move(fn)});
 }
 
+bool Node::RunOnApplyThread(std::function<void(bool run)> fn) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (stop_) return false;
+  }
+  ApplyJob job;
+  job.kind = ApplyJob::Kind::kCall;
+  job.fn = std::move(fn);
+  return PushApply(job);
+}
+
 void Node::ReportUnreachable(uint64_t id) {
   (void)PushEvent(Event{Event::Kind::kUnreachable, {}, {}, id, false, {}});
 }
@@ -478,15 +503,17 @@ void Node::Run() {
     std::deque<Event> events;
     std::deque<Proposal> proposals;
     std::vector<ReadWaiter> reads;
+    bool persisted = false;
     {
       std::unique_lock<std::mutex> lk(mu_);
-      // With a compaction pending, do a step now instead of sleeping.
-      if (!compacting_) {
-        cv_.wait_until(lk, next_tick, [this] {
-          return stop_ || !events_.empty() || !proposals_.empty() || !new_reads_.empty();
-        });
-      }
+      cv_.wait_until(lk, next_tick, [this] {
+        return stop_ || !events_.empty() || !proposals_.empty() || !new_reads_.empty() ||
+               persist_done_ || wake_;
+      });
       if (stop_) break;
+      persisted = persist_done_;
+      persist_done_ = false;
+      wake_ = false;
       events.swap(events_);
       // Bounded per iteration; the rest waits (it is still counted in proposals_inflight_).
       while (!proposals_.empty() && proposals.size() < limits_.proposals_per_loop_max) {
@@ -525,20 +552,49 @@ void Node::Run() {
     ProposeMemberChanges();
     for (ReadWaiter& w : reads) pending_reads_.push_back(std::move(w));
     MaybeStartReadRound();
-    while (raft_->HasReady()) HandleReady();
-    if (compacting_) {
-      bool done = false;
-      kvstore::Status s = store_->CompactStep(limits_.compact_step_keys, &done);
-      if (!s.ok()) KVD_LOG("compaction step failed: %s", s.message().c_str());
-      compacting_ = s.ok() && !done;
-      if (!compacting_) {
-        std::vector<std::function<void()>> waiters;
-        waiters.swap(compaction_waiters_);
-        for (auto& fn : waiters) fn();
+    if (persisted) FinishReady();
+    // One Ready at a time (RawNode contract); while its fsync runs the loop keeps ticking,
+    // stepping and proposing, and the next Ready collects all of that.
+    while (!ready_outstanding_ && raft_->HasReady()) {
+      {
+        std::lock_guard<std::mutex> lk(apply_mu_);
+        if (apply_queue_entries_ >= limits_.apply_queue_entries_max) {
+          raft_waits_for_apply_.store(true);  // the apply thread wakes us when it caught up
+          break;
+        }
       }
+      HandleReady();
     }
   }
   FailEverything(errors::Stopped());
+}
+
+void Node::PersistLoop() {
+  for (;;) {
+    PersistJob job;
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      persist_cv_.wait(lk, [this] { return stop_ || persist_job_.has_value(); });
+      if (!persist_job_) return;  // stopping, nothing left to persist
+      job = std::move(*persist_job_);
+      persist_job_.reset();
+    }
+    const raft::HardState* hs = job.hard_state ? &*job.hard_state : nullptr;
+    const auto save_start = Clock::now();
+    // ONE synced RocksDB write for the whole Ready.
+    kvstore::Status s = log_->Save(hs, job.entries, &job.snapshot);
+    if (metrics_ != nullptr) {
+      metrics_->wal_fsync_duration_seconds.Observe(
+          std::chrono::duration<double>(Clock::now() - save_start).count());
+    }
+    // The node cannot make progress without its log; continuing could break promises made.
+    SERVER_CHECK(s.ok(), "raft log write failed: %s", s.message().c_str());
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      persist_done_ = true;
+    }
+    cv_.notify_one();
+  }
 }
 
 void Node::HandleEvent(Event& ev) {
@@ -550,18 +606,29 @@ void Node::HandleEvent(Event& ev) {
       const uint64_t snap_index = ev.msg.snapshot.metadata.index;
       bool ok = true;
       if (store_->AppliedIndex() < snap_index && raft_applied_ < snap_index) {
-        kvstore::Status s = store_->RestoreCheckpointFile(ev.path);
-        ok = s.ok();
-        if (!ok) KVD_LOG("restoring snapshot checkpoint failed: %s", s.message().c_str());
-        // The restore skipped revisions without OnRevision (even a failed one may have replaced
-        // part of the store): live watchers catch up from the new history (or are canceled by
-        // its compaction).
-        watchable_->OnHistoryReplaced();
-        if (ok) {
-          KVD_LOG("restored store checkpoint (applied index %llu) for snapshot at %llu",
-                  static_cast<unsigned long long>(store_->AppliedIndex()),
-                  static_cast<unsigned long long>(snap_index));
-        }
+        // The restore is apply-thread work: queue it behind what is being applied and wait.
+        ApplyJob job;
+        job.kind = ApplyJob::Kind::kCall;
+        job.fn = [this, &ev, &ok, snap_index](bool run) {
+          if (!run) {
+            ok = false;
+            return;
+          }
+          kvstore::Status s = store_->RestoreCheckpointFile(ev.path);
+          ok = s.ok();
+          if (!ok) KVD_LOG("restoring snapshot checkpoint failed: %s", s.message().c_str());
+          // The restore skipped revisions without OnRevision (even a failed one may have
+          // replaced part of the store): live watchers catch up from the new history (or are
+          // canceled by its compaction).
+          watchable_->OnHistoryReplaced();
+          if (ok) {
+            KVD_LOG("restored store checkpoint (applied index %llu) for snapshot at %llu",
+                    static_cast<unsigned long long>(store_->AppliedIndex()),
+                    static_cast<unsigned long long>(snap_index));
+          }
+        };
+        ok = false;
+        if (PushApply(job)) WaitApplyIdle();
       }
       std::error_code ec;
       std::filesystem::remove(ev.path, ec);
@@ -600,22 +667,39 @@ void Node::HandleEvent(Event& ev) {
 
 void Node::ProposeHeld() {
   if (lead_.load() == raft::kNone) return;  // wait for a leader (or the deadline)
+  std::vector<std::string> datas;
   while (!held_.empty()) {
-    Proposal& p = held_.front();
-    raft::Status s = raft_->Propose(p.data);
+    // Many proposals per raft message: one append, one MsgApp per follower for all of them.
+    size_t n = 0;
+    size_t bytes = 0;
+    while (n < held_.size() && n < limits_.proposal_batch_entries_max &&
+           (n == 0 || bytes + held_[n].data.size() <= limits_.proposal_batch_bytes_max)) {
+      bytes += held_[n].data.size();
+      ++n;
+    }
+    datas.clear();
+    datas.reserve(n);
+    for (size_t i = 0; i < n; ++i) datas.push_back(std::move(held_[i].data));
+    raft::Status s = raft_->ProposeBatch(&datas);
     if (!s.ok()) {
+      for (size_t i = 0; i < n; ++i) held_[i].data = std::move(datas[i]);
       if (s.code() == raft::Code::kResourceExhausted) {
-        Proposal failed = std::move(p);
-        held_.pop_front();
-        proposals_inflight_.fetch_sub(1);
-        failed.done(errors::TooManyRequests(), nullptr);
+        for (size_t i = 0; i < n; ++i) {
+          Proposal failed = std::move(held_.front());
+          held_.pop_front();
+          proposals_inflight_.fetch_sub(1);
+          failed.done(errors::TooManyRequests(), nullptr);
+        }
         continue;
       }
       return;  // dropped (no leader, transfer in progress): retry on a later iteration
     }
-    const uint64_t id = p.id;
-    waiting_.emplace(id, std::move(p));
-    held_.pop_front();
+    std::lock_guard<std::mutex> lk(waiting_mu_);
+    for (size_t i = 0; i < n; ++i) {
+      const uint64_t id = held_.front().id;
+      waiting_.emplace(id, std::move(held_.front()));
+      held_.pop_front();
+    }
   }
 }
 
@@ -646,41 +730,25 @@ void Node::HandleReady() {
       }
     }
   }
-  std::vector<raft::Message> later;
   std::vector<raft::Message> early;
+  ready_later_.clear();
   for (raft::Message& m : rd.messages) {
-    (raft::CanSendBeforePersist(m) ? early : later).push_back(std::move(m));
+    (raft::CanSendBeforePersist(m) ? early : ready_later_).push_back(std::move(m));
   }
+  // The leader's appends go out now, in parallel with its own fsync.
   if (!early.empty()) transport_->Send(std::move(early));
-  if (rd.must_sync) {
-    const raft::HardState* hs = rd.hard_state ? &*rd.hard_state : nullptr;
-    const auto save_start = Clock::now();
-    kvstore::Status s = log_->Save(hs, rd.entries, &rd.snapshot);
-    if (metrics_ != nullptr) {
-      metrics_->wal_fsync_duration_seconds.Observe(
-          std::chrono::duration<double>(Clock::now() - save_start).count());
-    }
-    // The node cannot make progress without its log; continuing could break promises made.
-    SERVER_CHECK(s.ok(), "raft log write failed: %s", s.message().c_str());
-  }
-  if (rd.hard_state) {
-    hard_state_ = *rd.hard_state;
-    term_.store(hard_state_.term);
-    commit_.store(hard_state_.commit);
-  }
   if (!rd.snapshot.empty()) {
     // The store was restored from the snapshot's checkpoint before the MsgSnap was stepped.
     conf_state_ = rd.snapshot.metadata.conf_state;
+    PublishConfState();
     RestoreMembership(rd.snapshot);
     raft_applied_ = std::max(raft_applied_, rd.snapshot.metadata.index);
     snapshot_index_ = std::max(snapshot_index_, rd.snapshot.metadata.index);
+    PublishApplied(rd.snapshot.metadata.index);
   }
+  // Committed entries are durable already (an earlier Ready's): apply them while this Ready's
+  // entries are being persisted.
   ApplyCommitted(rd.committed_entries);
-  applied_.store(raft_applied_);
-  if (metrics_ != nullptr) {
-    metrics_->proposals_committed_total.Set(static_cast<double>(hard_state_.commit));
-    metrics_->proposals_applied_total.Set(static_cast<double>(raft_applied_));
-  }
   for (const raft::ReadState& rs : rd.read_states) {
     if (round_ && !round_->has_index && rs.request_ctx == round_->ctx) {
       round_->has_index = true;
@@ -688,66 +756,268 @@ void Node::HandleReady() {
     }
   }
   MaybeFinishReadRound();
-  if (!later.empty()) transport_->Send(std::move(later));
+  if (rd.hard_state) {
+    // Raft's in-memory state, as etcd reports it: the commit index never lags the entries
+    // just handed to the apply thread.
+    term_.store(rd.hard_state->term);
+    commit_.store(rd.hard_state->commit);
+  }
+  ready_hard_state_ = rd.hard_state;
+  ready_outstanding_ = true;
+  if (!rd.must_sync) {
+    FinishReady();
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    persist_job_ = PersistJob{rd.hard_state, std::move(rd.entries), std::move(rd.snapshot)};
+  }
+  persist_cv_.notify_one();
+}
+
+void Node::FinishReady() {
+  SERVER_CHECK(ready_outstanding_, "FinishReady without a Ready");
+  if (ready_hard_state_) hard_state_ = *ready_hard_state_;
+  if (metrics_ != nullptr) {
+    metrics_->proposals_committed_total.Set(static_cast<double>(hard_state_.commit));
+  }
+  // Votes and acknowledgements: promises about what is now durable.
+  if (!ready_later_.empty()) transport_->Send(std::move(ready_later_));
+  ready_later_.clear();
   raft_->Advance();
+  ready_outstanding_ = false;
   MaybeSnapshot();
   // A finished round lets the next one start right away.
   MaybeStartReadRound();
 }
 
-void Node::ApplyCommitted(const std::vector<raft::Entry>& entries) {
+void Node::PublishApplied(uint64_t index) {
+  uint64_t cur = applied_.load();
+  while (cur < index && !applied_.compare_exchange_weak(cur, index)) {
+  }
+}
+
+void Node::PublishConfState() {
+  const auto& l = conf_state_.learners;
+  learner_.store(std::find(l.begin(), l.end(), config_.member_id) != l.end());
+}
+
+void Node::ApplyCommitted(std::vector<raft::Entry>& entries) {
   if (entries.empty()) return;
-  std::vector<kvdpb::InternalRequest> reqs;
-  reqs.reserve(entries.size());  // ApplyEntry points into it: no reallocation allowed
-  std::vector<kvstore::ApplyEntry> batch;
-  std::vector<kvstore::ApplyResult> results;
+  ApplyJob job;
   auto flush = [&] {
-    if (batch.empty()) return;
-    const auto apply_start = Clock::now();
-    kvstore::Status s = store_->Apply(batch, NowMs(), &results);
-    if (metrics_ != nullptr) {
-      metrics_->backend_commit_duration_seconds.Observe(
-          std::chrono::duration<double>(Clock::now() - apply_start).count());
-    }
-    SERVER_CHECK(s.ok(), "applying committed entries failed: %s", s.message().c_str());
-    for (size_t i = 0; i < results.size(); ++i) {
-      kvstore::ApplyResult& r = results[i];
-      if (r.skipped) continue;
-      const kvdpb::InternalRequest& req = *batch[i].request;
-      if (req.has_compaction() && r.status.ok()) compacting_ = true;
-      if (req.has_lease_revoke()) revoking_.erase(req.lease_revoke().id());
-      if (req.id() != 0) CompleteWrite(req.id(), r.status, &r.response);
-    }
-    batch.clear();
+    if (job.last_index == 0) return;
+    (void)PushApply(job);  // entries are always accepted
+    job = ApplyJob();
   };
-  for (const raft::Entry& e : entries) {
+  for (raft::Entry& e : entries) {
+    const uint64_t index = e.index;
     if (e.type == raft::EntryType::kConfChange) {
       flush();
+      // Like etcd: a membership change is applied once everything before it was.
+      WaitApplyIdle();
       raft::ConfChange cc;
       raft::Status s = raft::DecodeConfChange(e.data, &cc);
       SERVER_CHECK(s.ok(), "committed conf change at %llu is corrupt",
-                   static_cast<unsigned long long>(e.index));
+                   static_cast<unsigned long long>(index));
       conf_state_ = raft_->ApplyConfChange(cc);
-      ApplyMembership(e.index, cc);
-    } else if (!e.data.empty()) {
-      reqs.emplace_back();
-      SERVER_CHECK(reqs.back().ParseFromString(e.data), "committed entry %llu is corrupt",
-                   static_cast<unsigned long long>(e.index));
-      batch.push_back(kvstore::ApplyEntry{e.index, &reqs.back()});
-      if (batch.size() >= limits_.apply_batch_entries_max) flush();
+      PublishConfState();
+      ApplyMembership(index, cc);
+      PublishApplied(index);
+    } else {
+      if (!e.data.empty()) job.entries.push_back(std::move(e));
+      job.last_index = index;
     }
-    raft_applied_ = e.index;
+    raft_applied_ = index;
   }
   flush();
 }
 
 void Node::CompleteWrite(uint64_t id, const kvstore::Status& s, kvdpb::InternalResponse* resp) {
-  auto it = waiting_.find(id);
-  if (it == waiting_.end()) return;  // proposed by another member, or already timed out
-  Proposal p = std::move(it->second);
-  waiting_.erase(it);
+  Proposal p;
+  {
+    std::lock_guard<std::mutex> lk(waiting_mu_);
+    auto it = waiting_.find(id);
+    if (it == waiting_.end()) return;  // proposed by another member, or already timed out
+    p = std::move(it->second);
+    waiting_.erase(it);
+  }
   proposals_inflight_.fetch_sub(1);
   p.done(s, s.ok() ? resp : nullptr);
+}
+
+// ---- apply thread -----------------------------------------------------------------------------
+
+bool Node::PushApply(ApplyJob& job) {
+  {
+    std::lock_guard<std::mutex> lk(apply_mu_);
+    if (job.kind == ApplyJob::Kind::kEntries) {
+      apply_queue_entries_ += job.entries.size();
+    } else if (apply_stop_ || apply_queue_.size() >= limits_.read_work_queue_max) {
+      return false;
+    }
+    apply_queue_.push_back(std::move(job));
+  }
+  apply_cv_.notify_one();
+  return true;
+}
+
+void Node::WaitApplyIdle() {
+  std::unique_lock<std::mutex> lk(apply_mu_);
+  apply_idle_cv_.wait(lk, [this] { return apply_stop_ || (apply_queue_.empty() && !apply_busy_); });
+}
+
+void Node::ApplyLoop() {
+  std::vector<ApplyJob> jobs;
+  for (;;) {
+    jobs.clear();
+    size_t entries = 0;
+    {
+      std::unique_lock<std::mutex> lk(apply_mu_);
+      apply_busy_ = false;
+      if (apply_queue_.empty()) apply_idle_cv_.notify_all();
+      // With a physical compaction pending, do a step now instead of sleeping.
+      if (!compacting_) {
+        // Bounded wait: reads handed over for a read index that is never reached (partition)
+        // still expire.
+        apply_cv_.wait_for(lk, std::chrono::milliseconds(config_.tick_ms()),
+                           [this] { return apply_stop_ || !apply_queue_.empty(); });
+      }
+      if (apply_stop_) break;
+      // Everything queued, up to about one write batch: many entries per MvccStore::Apply.
+      while (!apply_queue_.empty() && entries < limits_.apply_batch_entries_max) {
+        entries += apply_queue_.front().entries.size();
+        jobs.push_back(std::move(apply_queue_.front()));
+        apply_queue_.pop_front();
+      }
+      apply_busy_ = !jobs.empty();
+    }
+    ApplyJobs(&jobs);
+    {
+      std::lock_guard<std::mutex> lk(apply_mu_);
+      apply_queue_entries_ -= entries;
+    }
+    if (raft_waits_for_apply_.exchange(false)) {
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        wake_ = true;
+      }
+      cv_.notify_one();
+    }
+    if (compacting_) {
+      bool done = false;
+      kvstore::Status s = store_->CompactStep(limits_.compact_step_keys, &done);
+      if (!s.ok()) KVD_LOG("compaction step failed: %s", s.message().c_str());
+      compacting_ = s.ok() && !done;
+      if (!compacting_) {
+        std::vector<std::function<void()>> waiters;
+        waiters.swap(compaction_waiters_);
+        for (auto& fn : waiters) fn();
+      }
+    }
+  }
+  // Stopping: what is left is replayed from the raft log at the next start; its waiters fail.
+  std::deque<ApplyJob> left;
+  {
+    std::lock_guard<std::mutex> lk(apply_mu_);
+    left.swap(apply_queue_);
+    apply_busy_ = false;
+  }
+  apply_idle_cv_.notify_all();
+  for (ApplyJob& job : left) {
+    if (job.kind == ApplyJob::Kind::kCall) job.fn(false);  // its RPC must still finish
+    if (job.kind == ApplyJob::Kind::kReads) read_releases_.emplace_back(0, std::move(job.reads));
+  }
+  ReleaseReads(true);
+  std::vector<std::function<void()>> compaction_waiters;
+  compaction_waiters.swap(compaction_waiters_);
+  for (auto& fn : compaction_waiters) fn();  // the logical compaction is done; answer now
+}
+
+void Node::ApplyJobs(std::vector<ApplyJob>* jobs) {
+  std::vector<kvdpb::InternalRequest> reqs;
+  reqs.reserve(limits_.apply_batch_entries_max);  // ApplyEntry points into it: no reallocation
+  std::vector<kvstore::ApplyEntry> batch;
+  std::vector<kvstore::ApplyResult> results;
+  uint64_t applied = 0;  // every entry up to here is in the store once `batch` is written
+  auto flush = [&] {
+    if (!batch.empty()) {
+      const auto apply_start = Clock::now();
+      kvstore::Status s = store_->Apply(batch, NowMs(), &results);
+      if (metrics_ != nullptr) {
+        metrics_->backend_commit_duration_seconds.Observe(
+            std::chrono::duration<double>(Clock::now() - apply_start).count());
+      }
+      SERVER_CHECK(s.ok(), "applying committed entries failed: %s", s.message().c_str());
+      for (size_t i = 0; i < results.size(); ++i) {
+        kvstore::ApplyResult& r = results[i];
+        if (r.skipped) continue;
+        const kvdpb::InternalRequest& req = *batch[i].request;
+        if (req.has_compaction() && r.status.ok()) compacting_ = true;
+        if (req.id() != 0) CompleteWrite(req.id(), r.status, &r.response);
+      }
+      batch.clear();
+      reqs.clear();
+    }
+    if (applied != 0) {
+      PublishApplied(applied);
+      if (metrics_ != nullptr) {
+        metrics_->proposals_applied_total.Set(static_cast<double>(applied_.load()));
+      }
+    }
+    ReleaseReads(false);
+  };
+  for (ApplyJob& job : *jobs) {
+    switch (job.kind) {
+      case ApplyJob::Kind::kEntries:
+        for (const raft::Entry& e : job.entries) {
+          if (batch.size() >= limits_.apply_batch_entries_max) flush();
+          reqs.emplace_back();
+          SERVER_CHECK(reqs.back().ParseFromString(e.data), "committed entry %llu is corrupt",
+                       static_cast<unsigned long long>(e.index));
+          batch.push_back(kvstore::ApplyEntry{e.index, &reqs.back()});
+        }
+        applied = job.last_index;
+        break;
+      case ApplyJob::Kind::kReads:
+        read_releases_.emplace_back(job.read_index, std::move(job.reads));
+        break;
+      case ApplyJob::Kind::kCall:
+        flush();
+        job.fn(true);
+        break;
+    }
+  }
+  flush();
+}
+
+void Node::ReleaseReads(bool stopping) {
+  const uint64_t applied = applied_.load();
+  const auto now = Clock::now();
+  for (auto it = read_releases_.begin(); it != read_releases_.end();) {
+    if (!stopping && it->first > applied) {
+      // Not servable yet: only the expired ones fail.
+      auto keep = std::partition(it->second.begin(), it->second.end(),
+                                 [&](const ReadWaiter& w) { return w.deadline > now; });
+      for (auto w = keep; w != it->second.end(); ++w) {
+        reads_waiting_.fetch_sub(1);
+        w->done(errors::RequestTimedOut());
+      }
+      it->second.erase(keep, it->second.end());
+      it = it->second.empty() ? read_releases_.erase(it) : std::next(it);
+      continue;
+    }
+    for (ReadWaiter& w : it->second) {
+      reads_waiting_.fetch_sub(1);
+      auto done = std::move(w.done);
+      if (stopping) {
+        done(errors::Stopped());
+      } else if (!workers_->Post([done] { done(kvstore::Status::Ok()); })) {
+        done(errors::TooManyRequests());
+      }
+    }
+    it = read_releases_.erase(it);
+  }
 }
 
 void Node::MaybeStartReadRound() {
@@ -766,16 +1036,15 @@ void Node::MaybeStartReadRound() {
 }
 
 void Node::MaybeFinishReadRound() {
-  if (!round_ || !round_->has_index || raft_applied_ < round_->index) return;
-  std::vector<ReadWaiter> waiters = std::move(round_->waiters);
+  if (!round_ || !round_->has_index) return;
+  // The apply thread serves them once it applied up to the read index; the next round may
+  // start at once.
+  ApplyJob job;
+  job.kind = ApplyJob::Kind::kReads;
+  job.read_index = round_->index;
+  job.reads = std::move(round_->waiters);
   round_.reset();
-  for (ReadWaiter& w : waiters) {
-    reads_waiting_.fetch_sub(1);
-    auto done = std::move(w.done);
-    if (!workers_->Post([done] { done(kvstore::Status::Ok()); })) {
-      done(errors::TooManyRequests());
-    }
-  }
+  if (!PushApply(job)) FailReads(&job.reads, errors::TooManyRequests());
 }
 
 void Node::FailReads(std::vector<ReadWaiter>* waiters, const kvstore::Status& s) {
@@ -797,15 +1066,19 @@ void Node::ExpireWaiters(Clock::time_point now) {
     held_.pop_front();
     expire_proposal(p);
   }
-  for (auto it = waiting_.begin(); it != waiting_.end();) {
-    if (it->second.deadline <= now) {
-      Proposal p = std::move(it->second);
-      it = waiting_.erase(it);
-      expire_proposal(p);
-    } else {
-      ++it;
+  std::vector<Proposal> expired;
+  {
+    std::lock_guard<std::mutex> lk(waiting_mu_);
+    for (auto it = waiting_.begin(); it != waiting_.end();) {
+      if (it->second.deadline <= now) {
+        expired.push_back(std::move(it->second));
+        it = waiting_.erase(it);
+      } else {
+        ++it;
+      }
     }
   }
+  for (Proposal& p : expired) expire_proposal(p);
   auto expire_reads = [&](std::vector<ReadWaiter>* ws) {
     auto keep = std::partition(ws->begin(), ws->end(),
                                [&](const ReadWaiter& w) { return w.deadline > now; });
@@ -822,7 +1095,10 @@ void Node::ExpireWaiters(Clock::time_point now) {
 void Node::MaybeExpireLeases() {
   if (lead_.load() != config_.member_id) return;
   const int64_t now = NowMs();
-  // Bounded per tick; a revoke proposed but not applied yet is re-proposed after a second.
+  // A revoke proposed but not applied yet is re-proposed after a second (the apply thread does
+  // not report revokes back: entries older than that are simply forgotten).
+  std::erase_if(revoking_, [now](const auto& kv) { return now - kv.second >= 1000; });
+  // Bounded per tick.
   for (int64_t id : store_->ExpiredLeases(now, 64)) {
     auto it = revoking_.find(id);
     if (it != revoking_.end() && now - it->second < 1000) continue;
@@ -833,20 +1109,21 @@ void Node::MaybeExpireLeases() {
 }
 
 void Node::MaybeSnapshot() {
-  if (raft_applied_ <= snapshot_index_ ||
-      raft_applied_ - snapshot_index_ < config_.snapshot_count) {
-    return;
-  }
+  // At what the store applied (a snapshot is sent as a store checkpoint, which must cover it).
+  const uint64_t applied = applied_.load();
+  if (applied <= snapshot_index_ || applied - snapshot_index_ < config_.snapshot_count) return;
   raft::Snapshot created;
   // The snapshot's data is the membership (a member restored from it learns the peer URLs).
-  kvstore::Status s = log_->CreateSnapshot(raft_applied_, conf_state_,
+  // Conf changes are applied only once the apply thread is idle, so the membership now is the
+  // one at `applied`.
+  kvstore::Status s = log_->CreateSnapshot(applied, conf_state_,
                                            membership_.ToProto().SerializeAsString(), &created);
   if (!s.ok()) {
-    KVD_LOG("raft snapshot at %llu failed: %s", static_cast<unsigned long long>(raft_applied_),
+    KVD_LOG("raft snapshot at %llu failed: %s", static_cast<unsigned long long>(applied),
             s.message().c_str());
     return;
   }
-  snapshot_index_ = raft_applied_;
+  snapshot_index_ = applied;
   if (snapshot_index_ > limits_.log_retain_entries) {
     const uint64_t compact_to = snapshot_index_ - limits_.log_retain_entries;
     if (compact_to >= log_->FirstIndex()) {
@@ -877,8 +1154,11 @@ void Node::FailEverything(const kvstore::Status& s) {
     if (ev.kind == Event::Kind::kCall) ev.fn(false);  // its RPC must still finish
   }
   for (Proposal& p : proposals) held_.push_back(std::move(p));
-  for (auto& [id, p] : waiting_) held_.push_back(std::move(p));
-  waiting_.clear();
+  {
+    std::lock_guard<std::mutex> lk(waiting_mu_);
+    for (auto& [id, p] : waiting_) held_.push_back(std::move(p));
+    waiting_.clear();
+  }
   for (Proposal& p : held_) {
     proposals_inflight_.fetch_sub(1);
     p.done(s, nullptr);
@@ -888,9 +1168,6 @@ void Node::FailEverything(const kvstore::Status& s) {
   FailReads(&pending_reads_, s);
   CheckTransferWaiters(Clock::now(), true);
   ExpireMemberChanges(Clock::now(), true);
-  std::vector<std::function<void()>> compaction_waiters;
-  compaction_waiters.swap(compaction_waiters_);
-  for (auto& fn : compaction_waiters) fn();  // the logical compaction is done; answer now
   if (round_) {
     FailReads(&round_->waiters, s);
     round_.reset();

@@ -1,15 +1,21 @@
 // server::Node: one kvd member's replicated state machine. It owns the MVCC store, the durable
-// raft log and the RawNode, and runs the RAFT THREAD: the only thread that touches the RawNode,
-// the raft log and the store's apply path. Everything else talks to it through bounded queues:
+// raft log and the RawNode. Three threads carry a write, like etcd's raftNode/apply split:
 //
-//   client RPC threads --Propose/ReadIndex--> [queues] --> raft thread --Apply--> MvccStore
-//   peer transport     --Receive-----------> [queues] -/           \--Send--> Transport
+//   client RPC threads --Propose/ReadIndex--> [queues] --> RAFT THREAD --Ready.entries--> PERSIST
+//   peer transport     --Receive-----------> [queues] -/     |    \--Send--> Transport   THREAD
+//                                                             \--committed entries--> APPLY THREAD
 //
-// The raft thread ticks every --heartbeat-interval ms, steps peer messages, proposes queued
-// requests, runs batched ReadIndex rounds and handles each Ready exactly per raft::Ready's
-// contract (send what may go before persisting, persist + fdatasync, apply committed entries in
-// batches, serve reads whose index is applied, send the rest, Advance). A write completes when
-// its entry is applied (wait registry keyed by InternalRequest.id).
+// The RAFT THREAD is the only one that touches the RawNode. It ticks every --heartbeat-interval
+// ms, steps peer messages, proposes queued requests (many per raft message), runs batched
+// ReadIndex rounds and takes one Ready at a time: it sends the messages that may go before
+// persisting (the leader's appends), hands entries + hard state + snapshot to the PERSIST
+// THREAD (one synced RocksDB write per Ready) and the committed entries to the APPLY THREAD,
+// then keeps ticking and stepping while the fsync runs. When the persist thread reports the
+// Ready durable, the raft thread sends the rest (votes, append responses: promises about
+// durable state) and calls Advance. The APPLY THREAD applies committed entries in order, many
+// per MvccStore::Apply batch, completes the writes waiting for them (wait registry keyed by
+// InternalRequest.id), releases linearizable reads whose read index it reached, and runs the
+// store's other apply-thread work (compaction steps, defragment, snapshot restore).
 //
 // Thread-safety: every public method may be called from any thread, except Start/Stop (owner).
 #pragma once
@@ -62,6 +68,10 @@ inline kvstore::Status NoLeader() { return {kvstore::Code::kUnavailable, "etcdse
 inline kvstore::Status Stopped() {
   return {kvstore::Code::kUnavailable, "etcdserver: server stopped"};
 }
+// A learner answers only serializable Range and Status (etcd 3.4).
+inline kvstore::Status NotSupportedForLearner() {
+  return {kvstore::Code::kUnavailable, "etcdserver: rpc not supported for learner"};
+}
 }  // namespace errors
 
 // Milliseconds on the steady clock: the time base of lease deadlines (local to a member).
@@ -82,6 +92,13 @@ struct NodeLimits {
   size_t inbound_events_max = 16384;
   // Committed entries per MvccStore::Apply write batch.
   size_t apply_batch_entries_max = 1000;
+  // Committed entries handed to the apply thread and not applied yet; above it the raft thread
+  // takes no new Ready (it keeps ticking and stepping) until the apply thread catches up.
+  size_t apply_queue_entries_max = 16384;
+  // Client proposals per raft message (one MsgProp, one MsgApp per follower for all of them),
+  // and their payload bytes.
+  size_t proposal_batch_entries_max = 1024;
+  size_t proposal_batch_bytes_max = 1u << 20;
   // Raft log entries kept behind a snapshot for slow followers (etcd keeps 5000).
   uint64_t log_retain_entries = 5000;
   // Keys per MvccStore::CompactStep between two Readys.
@@ -96,7 +113,8 @@ struct NodeLimits {
 class Node {
  public:
   // The outcome of a proposed request: the store's status and, when ok, its response (the
-  // callee may move from it). Called exactly once, on the raft thread: it must be quick.
+  // callee may move from it). Called exactly once, on the apply thread (when applied) or the
+  // raft thread (failures): it must be quick.
   using ApplyDone = std::function<void(const kvstore::Status&, kvdpb::InternalResponse*)>;
   // Called exactly once when a linearizable read may be served (ok) or has failed. Runs on a
   // read worker thread, so it may read the store.
@@ -145,7 +163,7 @@ class Node {
                               std::function<void(const kvstore::Status&, int64_t ttl)> done);
 
   // Runs `fn` once the store has carried out the pending physical compaction (at once if none
-  // is pending). RAFT THREAD ONLY: call it from an ApplyDone callback (etcd's Compact with
+  // is pending). APPLY THREAD ONLY: call it from an ApplyDone callback (etcd's Compact with
   // physical=true answers only then).
   void AfterPhysicalCompaction(std::function<void()> fn);
 
@@ -158,6 +176,10 @@ class Node {
   // such as Defragment), or fn(false) if the node stops first. False when the queue is full or
   // the node already stopped (fn is then never called).
   [[nodiscard]] bool RunOnRaftThread(std::function<void(bool run)> fn);
+  // Runs fn(true) on the apply thread after everything dispatched before it was applied (for
+  // apply-thread-only store calls such as Defragment), or fn(false) if the node stops first.
+  // False when the apply queue is full or the node stopped (fn is then never called).
+  [[nodiscard]] bool RunOnApplyThread(std::function<void(bool run)> fn);
 
   // ---- membership (any thread) ----
   // The answer to a Cluster RPC: code/message (0 = ok) and, when ok, the member list after the
@@ -204,8 +226,11 @@ class Node {
   uint64_t leader() const { return lead_.load(); }
   uint64_t term() const { return term_.load(); }
   uint64_t commit_index() const { return commit_.load(); }
+  // The last index the store applied (the apply thread publishes it).
   uint64_t applied_index() const { return applied_.load(); }
   bool is_leader() const { return leader() == member_id(); }
+  // Whether this member is a learner in the configuration it applied last (any thread).
+  bool is_learner() const { return learner_.load(); }
   // cluster_id, member_id, raft_term and the store's current revision.
   void FillHeader(etcdserverpb::ResponseHeader* header) const;
   std::vector<MemberInfo> Members() const;
@@ -266,9 +291,36 @@ class Node {
   void Run();
   void HandleEvent(Event& ev);
   void ProposeHeld();
+  // Takes a Ready, starts its persist (or finishes it at once when nothing must be synced).
   void HandleReady();
-  void ApplyCommitted(const std::vector<raft::Entry>& entries);
+  // The Ready's persist is durable: send the rest, Advance.
+  void FinishReady();
+  // Hands committed entries to the apply thread in order; conf changes are applied here (on the
+  // raft thread, which owns the RawNode) once everything before them was applied.
+  void ApplyCommitted(std::vector<raft::Entry>& entries);
   void CompleteWrite(uint64_t id, const kvstore::Status& s, kvdpb::InternalResponse* resp);
+  void PersistLoop();
+
+  // ---- apply stage ----
+  struct ApplyJob {
+    enum class Kind { kEntries, kReads, kCall } kind = Kind::kEntries;
+    std::vector<raft::Entry> entries;  // kEntries: normal entries, in index order
+    uint64_t last_index = 0;           // kEntries: applied index once done (covers skipped ones)
+    uint64_t read_index = 0;           // kReads: serve `reads` once applied_ reaches it
+    std::vector<ReadWaiter> reads;
+    std::function<void(bool run)> fn;  // kCall
+  };
+  // Queues a job for the apply thread. Entries jobs are always accepted (they are committed;
+  // the raft thread bounds them by not taking Readys); others fail when the queue is full.
+  // Moves from `job` only when it returns true.
+  bool PushApply(ApplyJob& job);
+  // Blocks the raft thread until the apply thread applied everything queued before.
+  void WaitApplyIdle();
+  void ApplyLoop();
+  void ApplyJobs(std::vector<ApplyJob>* jobs);
+  // applied_ = max(applied_, index).
+  void PublishApplied(uint64_t index);
+  void ReleaseReads(bool stopping);
   void MaybeStartReadRound();
   void MaybeFinishReadRound();
   void FailReads(std::vector<ReadWaiter>* waiters, const kvstore::Status& s);
@@ -293,6 +345,7 @@ class Node {
 
   // Published by the raft thread for the other threads.
   std::atomic<uint64_t> lead_{0};
+  std::atomic<bool> learner_{false};  // follows conf_state_ (PublishConfState)
   std::atomic<uint64_t> term_{0};
   std::atomic<uint64_t> commit_{0};
   std::atomic<uint64_t> applied_{0};
@@ -306,6 +359,7 @@ class Node {
   std::condition_variable cv_;
   bool stop_ = false;
   bool started_ = false;
+  bool wake_ = false;  // the apply thread caught up (the raft thread may take a Ready again)
   std::deque<Proposal> proposals_;
   std::vector<ReadWaiter> new_reads_;
   std::deque<Event> events_;
@@ -315,18 +369,53 @@ class Node {
 
   // Raft thread state.
   std::thread raft_thread_;
-  std::deque<Proposal> held_;                       // admitted, waiting for a leader to propose to
-  std::unordered_map<uint64_t, Proposal> waiting_;  // proposed, waiting to be applied
-  std::vector<ReadWaiter> pending_reads_;           // waiting for the next round
+  std::deque<Proposal> held_;  // admitted, waiting for a leader to propose to
+  // Proposed, waiting to be applied: filled by the raft thread, completed by the apply thread,
+  // expired by the raft thread.
+  std::mutex waiting_mu_;
+  std::unordered_map<uint64_t, Proposal> waiting_;
+  std::vector<ReadWaiter> pending_reads_;  // waiting for the next round
   std::optional<ReadRound> round_;
   uint64_t read_seq_ = 0;
   raft::ConfState conf_state_;
+  // Publishes what other threads read of conf_state_ (is_learner). Raft thread, after every
+  // change of conf_state_.
+  void PublishConfState();
   raft::HardState hard_state_;
-  uint64_t raft_applied_ = 0;
+  uint64_t raft_applied_ = 0;  // last committed index handed to the apply thread
   uint64_t snapshot_index_ = 0;
+  std::map<int64_t, int64_t> revoking_;
+  // The Ready being persisted (must_sync), and the messages that wait for its fsync.
+  bool ready_outstanding_ = false;
+  std::vector<raft::Message> ready_later_;
+  std::optional<raft::HardState> ready_hard_state_;
+  uint64_t ready_snapshot_index_ = 0;
+
+  // Persist thread: one Ready's entries at a time. Under mu_: persist_done_ (and the job).
+  struct PersistJob {
+    std::optional<raft::HardState> hard_state;
+    std::vector<raft::Entry> entries;
+    raft::Snapshot snapshot;
+  };
+  std::thread persist_thread_;
+  std::optional<PersistJob> persist_job_;
+  bool persist_done_ = false;
+  std::condition_variable persist_cv_;
+
+  // Apply thread. Under apply_mu_: the queue, its entry count, busy flag and stop flag.
+  std::thread apply_thread_;
+  std::mutex apply_mu_;
+  std::condition_variable apply_cv_;       // work for the apply thread
+  std::condition_variable apply_idle_cv_;  // the apply thread finished its jobs
+  std::deque<ApplyJob> apply_queue_;
+  size_t apply_queue_entries_ = 0;
+  bool apply_busy_ = false;
+  bool apply_stop_ = false;
+  std::atomic<bool> raft_waits_for_apply_{false};
+  // Apply thread only.
   bool compacting_ = false;
   std::vector<std::function<void()>> compaction_waiters_;  // bounded by proposals_inflight_max
-  std::map<int64_t, int64_t> revoking_;
+  std::vector<std::pair<uint64_t, std::vector<ReadWaiter>>> read_releases_;  // (index, reads)
   struct TransferWaiter {
     uint64_t target = 0;
     std::chrono::steady_clock::time_point deadline;

@@ -16,11 +16,20 @@ grpc::Status ToGrpc(const kvstore::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(static_cast<int>(s.code())), s.message());
 }
 
+bool RefuseOnLearner(Node* node, grpc::ServerUnaryReactor* r) {
+  if (!node->is_learner()) return false;
+  r->Finish(ToGrpc(errors::NotSupportedForLearner()));
+  return true;
+}
+
 namespace {
 
 // etcdctl's watch and keep-alive loops send "hasleader: true": etcd then refuses to serve
-// without a leader instead of waiting.
-bool RequireLeader(Node* node, grpc::CallbackServerContext* ctx, grpc::ServerUnaryReactor* r) {
+// without a leader instead of waiting. Also refuses every request on a learner unless
+// `learner_ok`.
+bool RequireLeader(Node* node, grpc::CallbackServerContext* ctx, grpc::ServerUnaryReactor* r,
+                   bool learner_ok = false) {
+  if (!learner_ok && RefuseOnLearner(node, r)) return false;
   const auto& md = ctx->client_metadata();
   auto it = md.find("hasleader");
   if (it != md.end() && it->second == "true" && node->leader() == 0) {
@@ -66,12 +75,12 @@ grpc::ServerUnaryReactor* ProposeAndReply(Node* node, grpc::CallbackServerContex
 }
 
 // Runs serve() once a linearizable read may be served (on a read worker), or at once when
-// `serializable`.
+// `serializable`. `learner_ok`: served on a learner too.
 template <typename Serve>
 grpc::ServerUnaryReactor* ReadAndReply(Node* node, grpc::CallbackServerContext* ctx,
-                                       bool serializable, Serve serve) {
+                                       bool serializable, Serve serve, bool learner_ok = false) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  if (!RequireLeader(node, ctx, reactor)) return reactor;
+  if (!RequireLeader(node, ctx, reactor, learner_ok)) return reactor;
   if (serializable) {
     reactor->Finish(ToGrpc(serve()));
     return reactor;
@@ -90,11 +99,14 @@ grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,
                                            const etcdserverpb::RangeRequest* req,
                                            etcdserverpb::RangeResponse* resp) {
   Node* node = node_;
-  return ReadAndReply(node_, ctx, req->serializable(), [node, req, resp] {
-    kvstore::Status s = node->store().Range(*req, resp);
-    if (s.ok()) node->FillHeader(resp->mutable_header());
-    return s;
-  });
+  return ReadAndReply(
+      node_, ctx, req->serializable(),
+      [node, req, resp] {
+        kvstore::Status s = node->store().Range(*req, resp);
+        if (s.ok()) node->FillHeader(resp->mutable_header());
+        return s;
+      },
+      /*learner_ok=*/req->serializable());
 }
 
 grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* ctx,
@@ -118,6 +130,22 @@ grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* ct
 grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
                                          const etcdserverpb::TxnRequest* req,
                                          etcdserverpb::TxnResponse* resp) {
+  if (kvstore::MvccStore::IsReadOnlyTxn(*req)) {
+    // No puts or deletes anywhere: served like Range, through ReadIndex instead of the log
+    // (etcd does the same); serializable when every range of both branches is.
+    bool serializable = true;
+    for (const auto* branch : {&req->success(), &req->failure()}) {
+      for (const auto& op : *branch) {
+        serializable = serializable && op.has_request_range() && op.request_range().serializable();
+      }
+    }
+    Node* node = node_;
+    return ReadAndReply(node_, ctx, serializable, [node, req, resp] {
+      kvstore::Status s = node->store().ReadOnlyTxn(*req, resp);
+      if (s.ok()) node->FillHeader(resp->mutable_header());
+      return s;
+    });
+  }
   kvdpb::InternalRequest r;
   *r.mutable_txn() = *req;
   return ProposeAndReply(node_, ctx, std::move(r), resp,
@@ -168,6 +196,7 @@ grpc::ServerUnaryReactor* MaintenanceService::Status(grpc::CallbackServerContext
   resp->set_raftindex(node_->commit_index());
   resp->set_raftterm(node_->term());
   resp->set_raftappliedindex(node_->applied_index());
+  resp->set_islearner(node_->is_learner());
   if (node_->leader() == 0) resp->add_errors(errors::NoLeader().message());
   for (const auto& a : node_->store().Alarms()) {
     resp->add_errors("memberID:" + std::to_string(a.memberid()) +
@@ -218,6 +247,11 @@ grpc::ServerUnaryReactor* MaintenanceService::Hash(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* MaintenanceService::Alarm(grpc::CallbackServerContext* ctx,
                                                     const etcdserverpb::AlarmRequest* req,
                                                     etcdserverpb::AlarmResponse* resp) {
+  if (node_->is_learner()) {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    (void)RefuseOnLearner(node_, reactor);
+    return reactor;
+  }
   if (req->action() == etcdserverpb::AlarmRequest::GET) {
     for (const auto& a : node_->store().Alarms()) {
       if (req->alarm() == etcdserverpb::NONE || req->alarm() == a.alarm()) *resp->add_alarms() = a;
@@ -244,6 +278,10 @@ class SnapshotReactor final : public grpc::ServerWriteReactor<etcdserverpb::Snap
     static std::atomic<uint64_t> seq{0};
     path_ = node_->config().data_dir + "/member/snapshot-send-" + std::to_string(seq.fetch_add(1)) +
             ".tmp";
+    if (node_->is_learner()) {
+      Finish(ToGrpc(errors::NotSupportedForLearner()));
+      return;
+    }
     // Writing the checkpoint takes a while: not on a gRPC thread.
     if (!node_->workers().Post([this] { Prepare(); })) {
       Finish(ToGrpc(errors::TooManyRequests()));
@@ -340,8 +378,9 @@ grpc::ServerUnaryReactor* MaintenanceService::Defragment(
     grpc::CallbackServerContext* ctx, const etcdserverpb::DefragmentRequest* /*req*/,
     etcdserverpb::DefragmentResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (RefuseOnLearner(node_, reactor)) return reactor;
   Node* node = node_;
-  const bool queued = node_->RunOnRaftThread([node, reactor, resp](bool run) {
+  const bool queued = node_->RunOnApplyThread([node, reactor, resp](bool run) {
     if (!run) {
       reactor->Finish(ToGrpc(errors::Stopped()));
       return;
@@ -358,6 +397,7 @@ grpc::ServerUnaryReactor* MaintenanceService::MoveLeader(grpc::CallbackServerCon
                                                          const etcdserverpb::MoveLeaderRequest* req,
                                                          etcdserverpb::MoveLeaderResponse* resp) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  if (RefuseOnLearner(node_, reactor)) return reactor;
   if (!node_->is_leader()) {
     reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "etcdserver: not leader"));
     return reactor;
@@ -472,6 +512,10 @@ class KeepAliveReactor final
   void OnReadDone(bool ok) override {
     if (!ok) {
       Finish(grpc::Status::OK);
+      return;
+    }
+    if (node_->is_learner()) {
+      Finish(ToGrpc(errors::NotSupportedForLearner()));
       return;
     }
     if (node_->leader() == 0) {

@@ -17,6 +17,9 @@ namespace server {
 
 // kvstore::Status codes are numbered like gRPC's.
 grpc::Status ToGrpc(const kvstore::Status& s);
+// Finishes `r` with etcd's "rpc not supported for learner" and returns true when this member is
+// a learner (etcd serves only serializable Range and Status there).
+bool RefuseOnLearner(Node* node, grpc::ServerUnaryReactor* r);
 
 class KvService final : public etcdserverpb::KV::CallbackService {
  public:
@@ -61,7 +64,7 @@ class MaintenanceService final : public etcdserverpb::Maintenance::CallbackServi
   // blob with the SHA-256 of everything sent before it (remaining_bytes 0). etcdctl checks
   // exactly that shape. A restore must drop the trailer and the zero padding after the
   // checkpoint's own end.
-  // Runs MvccStore::Defragment on the raft thread (it is an apply-thread call; etcd also
+  // Runs MvccStore::Defragment on the apply thread (it is an apply-thread call; etcd also
   // blocks its backend while defragmenting).
   grpc::ServerUnaryReactor* Defragment(grpc::CallbackServerContext* ctx,
                                        const etcdserverpb::DefragmentRequest* req,

@@ -34,6 +34,10 @@ class WatchReactor final : public grpc::ServerBidiReactor<WatchRequest, WatchRes
       FinishOnce(ToGrpc(errors::NoLeader()));
       return;
     }
+    if (node->is_learner()) {
+      FinishOnce(ToGrpc(errors::NotSupportedForLearner()));
+      return;
+    }
     kvstore::Status s = node->watchable().OpenStream([this] { MaybeWrite(); }, &stream_);
     if (!s.ok()) {
       FinishOnce(ToGrpc(s));

@@ -2,12 +2,15 @@
 // defrag, alarm and move-leader commands.
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
+#include <string>
+#include <thread>
 
 #include "tests/cli/compat_harness.h"
 
@@ -99,16 +102,23 @@ CLI_COMPAT_TEST(MemberCommands, "kvctl member commands match etcdctl") {
   s.Compare({"member", "list"}, "", true);
   s.Compare({"member", "list", "-w", "table"}, "", true);
   CompareMemberJson(s);
-  if (kind == clitest::ServerKind::kKvd) {
-    // Member changes are being implemented on another branch; until then kvd answers
-    // Unimplemented, which must reach the user as an error (exit 1), not a crash or a hang.
-    RunResult probe = s.Etcdctl({"member", "promote", "1234"});
-    if (probe.err.find("Unimplemented") != std::string::npos) {
-      RunResult k = s.Kvctl({"member", "promote", "1234"});
-      CHECK(k.exit_code == 1);
-      CHECK(k.err.find("Error: ") == 0);
-      WARN("skipped member add/remove/update/promote on kvd: it answers Unimplemented");
-      return;
+  // An add (learner too) needs every voter connected for a while: until then the server says
+  // "unhealthy cluster". Probe both twins with an existing peer URL, refused either way.
+  for (bool kvctl : {false, true}) {
+    auto run = [&](const std::vector<std::string>& args) {
+      return kvctl ? s.Kvctl(args) : s.Etcdctl(args);
+    };
+    RunResult list = run({"member", "list", "-w", "json"});
+    REQUIRE(list.exit_code == 0);
+    const std::string url =
+        nlohmann::json::parse(list.out)["members"][0]["peerURLs"][0].get<std::string>();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    for (;;) {
+      RunResult probe = run({"member", "add", "probe", "--learner", "--peer-urls=" + url});
+      REQUIRE(probe.exit_code != 0);
+      if (probe.err.find("unhealthy cluster") == std::string::npos) break;
+      REQUIRE(std::chrono::steady_clock::now() < deadline);
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
     }
   }
   RunResult add = s.Compare(

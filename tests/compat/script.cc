@@ -97,6 +97,10 @@ std::string NormalizeText(const ScriptLine& line, std::string s) {
   static const std::regex kKeysJson(R"re("keys":\[([^\]]*)\])re");
   s = SortLists(s, kKeysSimple, ' ');
   s = SortLists(s, kKeysJson, ',');
+  // member add: etcdctl prints the members in the server's order (by ID; IDs differ between
+  // clusters).
+  static const std::regex kInitialCluster(R"re(ETCD_INITIAL_CLUSTER="([^"]*)")re");
+  s = SortLists(s, kInitialCluster, ',');
   static const std::regex kSimple(R"re(TTL\((\d+)s\), remaining\((\d+)s\))re");
   static const std::regex kJson(R"re("ttl":()?(-?\d+),"granted-ttl":(\d+))re");
   static const std::regex kFields(R"re("TTL" : ()?(-?\d+)\n"GrantedTTL" : (\d+))re");

@@ -101,13 +101,7 @@ TEST_CASE(STS_SERVER "statefulset: scale to 5 (learners, promoted) and back to 3
   // preStop hook of a scale-down removes them, leaving a healthy 3-member cluster.
   PodSet pods = MakePodSet();
   StartCore(pods);
-  if (!MembershipImplemented(pods)) {
-    WARN(
-        "SKIPPED: this kvd answers MemberAdd/MemberPromote with Unimplemented (the membership "
-        "RPCs come with branch 'member'); the same scenario runs against etcd 3.4.23 in "
-        "deploy_statefulset_etcd_test");
-    return;
-  }
+  REQUIRE(MembershipImplemented(pods));
   REQUIRE(pods.Put(0, "sts/k", "v").ok());
   for (int i = 3; i < 5; ++i) {
     pods.Start(i);

@@ -595,3 +595,54 @@ TEST_CASE("threads: reads at any revision stay consistent while the apply thread
   CHECK(bad.load() == 0);
   CHECK(reads.load() > 0);
 }
+
+TEST_CASE("txn: a read-only txn served by ReadOnlyTxn answers what applying it answers", "[mvcc]") {
+  // Goal: the ReadIndex path for txns without writes matches the log path exactly.
+  TestStore s;
+  REQUIRE(s.Do(PutReq("a", "1")).ok());  // rev 2
+  REQUIRE(s.Do(PutReq("b", "2")).ok());  // rev 3
+  REQUIRE(s.Do(PutReq("a", "3")).ok());  // rev 4
+  REQUIRE(s.Do(kvtest::CompactReq(3)).ok());
+  etcdserverpb::TxnRequest nested;
+  *nested.add_compare() = Cmp("b", etcdserverpb::Compare::VERSION, etcdserverpb::Compare::EQUAL, 1);
+  *nested.add_success() = OpGet("a", "z");
+  *nested.add_failure() = OpGet("b");
+  std::vector<etcdserverpb::TxnRequest> txns(5);
+  *txns[0].add_compare() =
+      Cmp("a", etcdserverpb::Compare::VERSION, etcdserverpb::Compare::EQUAL, 2);
+  *txns[0].add_success() = OpGet("a");
+  *txns[0].add_success() = OpGet("a", "z");
+  *txns[0].add_failure() = OpGet("b");
+  *txns[1].add_compare() =
+      Cmp("a", etcdserverpb::Compare::MOD, etcdserverpb::Compare::LESS, 2);  // false
+  *txns[1].add_failure() = OpGet("b");
+  etcdserverpb::RequestOp nested_op;
+  *nested_op.mutable_request_txn() = nested;
+  *txns[1].add_failure() = nested_op;
+  auto at_rev = OpGet("a");
+  at_rev.mutable_request_range()->set_revision(3);
+  *txns[2].add_success() = at_rev;  // an old revision still retained
+  at_rev.mutable_request_range()->set_revision(2);
+  *txns[3].add_success() = at_rev;  // compacted
+  at_rev.mutable_request_range()->set_revision(99);
+  *txns[4].add_success() = at_rev;  // future
+  for (size_t i = 0; i < txns.size(); ++i) {
+    INFO("txn " << i);
+    REQUIRE(kvstore::MvccStore::IsReadOnlyTxn(txns[i]));
+    etcdserverpb::TxnResponse direct;
+    kvstore::Status rs = s->ReadOnlyTxn(txns[i], &direct);
+    kvdpb::InternalResponse applied;
+    kvstore::Status as = s.Do(kvtest::TxnReq(txns[i]), &applied);
+    CHECK(rs.ToString() == as.ToString());
+    if (rs.ok() && as.ok()) CHECK(direct.SerializeAsString() == applied.txn().SerializeAsString());
+  }
+  CHECK(s->CurrentRevision() == 4);
+  etcdserverpb::TxnRequest writes;
+  *writes.add_failure() = OpPut("c", "1");
+  CHECK_FALSE(kvstore::MvccStore::IsReadOnlyTxn(writes));
+  etcdserverpb::TxnRequest nested_write;
+  etcdserverpb::RequestOp w;
+  *w.mutable_request_txn() = writes;
+  *nested_write.add_success() = w;
+  CHECK_FALSE(kvstore::MvccStore::IsReadOnlyTxn(nested_write));
+}

@@ -634,4 +634,40 @@ TEST_CASE("Ready contract: the leader counts itself only for persisted entries",
   REQUIRE(c.CheckAll().empty());
 }
 
+TEST_CASE("ProposeBatch: one message, one append per follower, applied in order everywhere",
+          "[raft]") {
+  // Goal: a batch is replicated as one MsgApp, forwarded whole by a follower, and a refused
+  // batch leaves the payloads to the caller.
+  Cluster c(Ids(3));
+  std::vector<std::string> early = {"x", "y"};
+  REQUIRE(c.raw(1).ProposeBatch(&early).code() == raft::Code::kProposalDropped);  // no leader
+  CHECK(early == std::vector<std::string>{"x", "y"});
+  c.Elect(1);
+  c.Stabilize();
+  std::vector<std::string> datas;
+  for (int i = 0; i < 10; ++i) datas.push_back("cmd-" + std::to_string(i));
+  const std::vector<std::string> want = datas;
+  REQUIRE(c.raw(1).ProposeBatch(&datas).ok());
+  c.ProcessReadies();
+  size_t apps_to_2 = 0;
+  for (const raft::Message& m : c.queue()) {
+    if (m.type == MessageType::kMsgApp && m.to == 2) {
+      ++apps_to_2;
+      CHECK(m.entries.size() == 10);
+    }
+  }
+  CHECK(apps_to_2 == 1);
+  c.Stabilize();
+  std::vector<std::string> more = {"f-0", "f-1", "f-2"};
+  REQUIRE(c.raw(2).ProposeBatch(&more).ok());  // forwarded to the leader as one MsgProp
+  c.Stabilize();
+  std::vector<std::string> all = want;
+  all.insert(all.end(), {"f-0", "f-1", "f-2"});
+  for (uint64_t id : c.ids()) {
+    INFO("node " << id);
+    CHECK(c.node(id).applied == all);
+  }
+  CHECK(c.CheckAll().empty());
+}
+
 }  // namespace raft_test

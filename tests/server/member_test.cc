@@ -326,7 +326,8 @@ TEST_CASE("a learner is added, catches up, is promoted and serves linearizable r
   REQUIRE(Put(c->endpoint(0), "before", "1").ok());
   ExtraMember l = NewExtra("learner");
 
-  const Members added = MemberAdd(c->endpoint(1), {l.peer_url()}, true);
+  const Members added = RetryWhile([&] { return MemberAdd(c->endpoint(1), {l.peer_url()}, true); },
+                                   "etcdserver: unhealthy cluster");
   REQUIRE(added.status.error_message() == "");
   CheckHeader(added);
   CHECK(added.added.id() != 0);
@@ -370,6 +371,25 @@ TEST_CASE("a learner is added, catches up, is promoted and serves linearizable r
            x->clienturls(0) == l.client_url();
   }));
 
+  // A learner serves only serializable Range and Status, like etcd 3.4.
+  {
+    grpc::Status lin;
+    (void)Get(l.endpoint(), "before", false, &lin);
+    CHECK(lin.error_code() == grpc::StatusCode::UNAVAILABLE);
+    CHECK(lin.error_message() == "etcdserver: rpc not supported for learner");
+    const grpc::Status put = Put(l.endpoint(), "on-learner", "x");
+    CHECK(put.error_code() == grpc::StatusCode::UNAVAILABLE);
+    CHECK(put.error_message() == "etcdserver: rpc not supported for learner");
+    CHECK(MemberList(l.endpoint()).status.error_message() ==
+          "etcdserver: rpc not supported for learner");
+    auto maint = etcdserverpb::Maintenance::NewStub(Channel(l.endpoint()));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    etcdserverpb::StatusResponse status;
+    REQUIRE(maint->Status(&ctx, etcdserverpb::StatusRequest(), &status).ok());
+    CHECK(status.islearner());
+  }
+
   const Members promoted =
       RetryWhile([&] { return MemberPromote(c->endpoint(2), added.added.id()); },
                  "etcdserver: can only promote a learner member which is in sync with leader");
@@ -384,7 +404,8 @@ TEST_CASE("a learner is added, catches up, is promoted and serves linearizable r
 
   REQUIRE(Put(c->endpoint(0), "after", "2").ok());
   grpc::Status st;
-  CHECK(Get(l.endpoint(), "after", false, &st) == "2");
+  // The promotion reaches the new voter when it applies the conf change.
+  CHECK(Eventually([&] { return Get(l.endpoint(), "after", false, &st) == "2"; }));
   CHECK(st.ok());
   // The new voter takes writes too.
   CHECK(Put(l.endpoint(), "from-new", "3").ok());
@@ -404,7 +425,10 @@ TEST_CASE("membership errors carry etcd's codes and messages", "[integration]") 
   CHECK(r.status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
   CHECK(r.status.error_message() == "etcdserver: given member URLs are invalid");
 
-  r = MemberAdd(ep, {c->peer_url(2)}, true);
+  // Learner or voter, an add first needs every voter connected for a while (etcd's
+  // mayAddMember), then the URL checks.
+  r = RetryWhile([&] { return MemberAdd(ep, {c->peer_url(2)}, true); },
+                 "etcdserver: unhealthy cluster");
   CHECK(r.status.error_code() == grpc::StatusCode::FAILED_PRECONDITION);
   CHECK(r.status.error_message() == "etcdserver: Peer URLs already exists");
   r = RetryWhile([&] { return MemberAdd(c->endpoint(1), {c->peer_url(2)}, false); },
