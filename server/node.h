@@ -134,6 +134,8 @@ class Node {
   // Metrics the raft thread keeps up to date (may stay unset). Precondition: before Start();
   // `metrics` outlives the node.
   void SetMetrics(EtcdMetrics* metrics) { metrics_ = metrics; }
+  // Null until SetMetrics (which happens before Start).
+  EtcdMetrics* metrics() const { return metrics_; }
   // Starts the raft thread and the outbound peer streams. Precondition: not started (checked).
   void Start();
   // Stops the raft thread and the transport; every waiting request fails with "etcdserver:

@@ -28,6 +28,10 @@ struct Transport::Peer {
   // When the current stream's first write succeeded; nullopt while the link is down.
   std::optional<std::chrono::steady_clock::time_point> up_since;
   std::thread thread;
+  // Probes (sender thread only, except `in_flight`, which the call's completion clears; shared
+  // so that a completion after the peer is gone is harmless).
+  std::chrono::steady_clock::time_point next_probe{};
+  std::shared_ptr<std::atomic<bool>> probe_in_flight = std::make_shared<std::atomic<bool>>(false);
 };
 
 // ---- inbound ----------------------------------------------------------------------------------
@@ -43,6 +47,12 @@ class Transport::Service final : public kvdpb::Peer::CallbackService {
   grpc::ServerReadReactor<kvdpb::SnapshotChunk>* Snapshot(grpc::CallbackServerContext* /*ctx*/,
                                                           kvdpb::PeerAck* /*ack*/) override {
     return new SnapshotReactor(node_, limits_);
+  }
+  grpc::ServerUnaryReactor* Probe(grpc::CallbackServerContext* ctx, const kvdpb::PeerHello* /*req*/,
+                                  kvdpb::PeerAck* /*resp*/) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
   }
   grpc::ServerUnaryReactor* MemberChange(grpc::CallbackServerContext* ctx,
                                          const kvdpb::MemberChangeRequest* req,
@@ -352,6 +362,41 @@ void Transport::Send(std::vector<raft::Message> msgs) {
   for (uint64_t id : unreachable) node_->ReportUnreachable(id);
 }
 
+void Transport::MaybeProbe(Peer* peer) {
+  EtcdMetrics* metrics = node_->metrics();
+  const auto now = std::chrono::steady_clock::now();
+  if (metrics == nullptr || now < peer->next_probe || peer->probe_in_flight->exchange(true)) {
+    return;
+  }
+  peer->next_probe = now + std::chrono::milliseconds(limits_.probe_interval_ms);
+  struct Call {
+    std::shared_ptr<kvdpb::Peer::Stub> stub;  // keeps the channel alive until completion
+    std::shared_ptr<std::atomic<bool>> in_flight;
+    Histogram* rtt = nullptr;
+    grpc::ClientContext ctx;
+    kvdpb::PeerHello req;
+    kvdpb::PeerAck resp;
+    std::chrono::steady_clock::time_point started;
+  };
+  auto* call = new Call();  // owned by the completion callback below
+  call->stub = peer->stub;
+  call->in_flight = peer->probe_in_flight;
+  call->rtt = &metrics->peer_round_trip_time_seconds.WithLabels({FormatId(peer->id)});
+  call->ctx.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::milliseconds(limits_.probe_timeout_ms));
+  call->req = node_->Hello(peer->id);
+  call->started = now;
+  call->stub->async()->Probe(&call->ctx, &call->req, &call->resp, [call](grpc::Status s) {
+    // Only answered probes are round trips; a peer that is down shows as no new samples.
+    if (s.ok()) {
+      call->rtt->Observe(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - call->started).count());
+    }
+    call->in_flight->store(false);
+    delete call;
+  });
+}
+
 void Transport::SenderLoop(Peer* peer) {
   std::unique_ptr<grpc::ClientContext> ctx;
   std::unique_ptr<grpc::ClientWriter<kvdpb::PeerBatch>> writer;
@@ -380,6 +425,7 @@ void Transport::SenderLoop(Peer* peer) {
       (void)peer->cv.wait_for(lk, std::chrono::milliseconds(limits_.idle_ping_ms),
                               [&] { return peer->stop || !peer->queue.empty() || need_hello; });
       if (peer->stop) break;
+      MaybeProbe(peer);
       size_t bytes = 0;
       while (!peer->queue.empty() && batch.size() < limits_.batch_msgs_max &&
              bytes < limits_.batch_bytes_max) {

@@ -50,6 +50,11 @@ struct TransportLimits {
   // An idle stream gets an empty batch this often (milliseconds), so a broken link (or a
   // member told it was removed) is noticed even when raft has nothing to send.
   int idle_ping_ms = 500;
+  // Each peer gets a Probe call this often, timed into etcd_network_peer_round_trip_time_seconds
+  // (etcd's rafthttp prober: every 4 s); at most one in flight per peer, bounded by
+  // probe_timeout_ms (milliseconds).
+  int probe_interval_ms = 4000;
+  int probe_timeout_ms = 5000;
 };
 
 class Transport {
@@ -90,6 +95,9 @@ class Transport {
   struct Peer;
   class Service;
   void SenderLoop(Peer* peer);
+  // Starts a Probe of `peer` when its interval has passed and none is in flight (sender
+  // thread of `peer`; never blocks).
+  void MaybeProbe(Peer* peer);
   void AskLeader(uint64_t leader, int64_t lease_id, bool time_to_live, int timeout_ms,
                  std::function<void(const grpc::Status&, const kvdpb::LeaseRenewResponse&)> done);
   bool SendSnapshot(Peer* peer, const raft::Message& m);

@@ -98,8 +98,11 @@ TEST_CASE("the strict reconfiguration check protects the quorum", "[unit]") {
   CHECK(m.CheckStrict(add_voter, 1, {{2, {true, false}}, {3, {true, true}}}) ==
         server::errors::Unhealthy());
   CHECK(m.CheckStrict(add_voter, 1, {{2, {true, true}}}) == server::errors::Unhealthy());
-  // Learners are added without a check.
-  CHECK(m.CheckStrict(Change(kvdpb::MEMBER_ADD, 4, "http://h:4", true), 1, {}).ok());
+  // A learner skips the started-members rule but, as in etcd's mayAddMember, still needs every
+  // voter connected.
+  const auto add_learner = Change(kvdpb::MEMBER_ADD, 4, "http://h:4", true);
+  CHECK(m.CheckStrict(add_learner, 1, AllUp()).ok());
+  CHECK(m.CheckStrict(add_learner, 1, {}) == server::errors::Unhealthy());
 
   // Removing a live voter while another is down would leave 1 of 2 active: unhealthy.
   const std::map<uint64_t, PeerLink> three_down = {{2, {true, true}}, {3, {false, false}}};
@@ -120,6 +123,7 @@ TEST_CASE("the strict reconfiguration check protects the quorum", "[unit]") {
       {2, {true, true}}, {3, {true, true}}, {4, {true, true}}, {5, {true, true}}};
   CHECK(unstarted.CheckStrict(Change(kvdpb::MEMBER_ADD, 6, "http://h:6"), 1, links) ==
         server::errors::NotEnoughStartedMembers());
+  CHECK(unstarted.CheckStrict(Change(kvdpb::MEMBER_ADD, 6, "http://h:6", true), 1, links).ok());
   CHECK(unstarted.CheckStrict(Change(kvdpb::MEMBER_REMOVE, 2), 1, links) ==
         server::errors::NotEnoughStartedMembers());
   CHECK(server::errors::NotEnoughStartedMembers().code() == kvstore::Code::kUnknown);

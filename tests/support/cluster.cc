@@ -106,6 +106,10 @@ std::vector<std::string> EtcdLikeCluster::Args(std::size_t i) const {
       "--election-timeout=" + std::to_string(options_.election_timeout_ms),
   };
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
+  if (i < options_.member_extra_args.size()) {
+    args.insert(args.end(), options_.member_extra_args[i].begin(),
+                options_.member_extra_args[i].end());
+  }
   return args;
 }
 

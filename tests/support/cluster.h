@@ -30,6 +30,9 @@ struct ClusterOptions {
   std::string cluster_token = "kvtest-cluster";
   // Appended to every member's command line.
   std::vector<std::string> extra_args;
+  // Optional: member i's command line also gets member_extra_args[i] (e.g. its own metrics
+  // port). Empty, or member_count entries.
+  std::vector<std::vector<std::string>> member_extra_args;
   // Set in every member's environment (inherited ETCD_* and ETCDCTL_* variables are dropped).
   std::vector<std::pair<std::string, std::string>> env;
   // Optional, for a proxy in front of each member's peer port (tests/robustness): if not
