@@ -1090,6 +1090,19 @@ bool MvccStore::PhysicalCompactionDone() const {
   return impl_->compact_phys >= compact_rev_.load();
 }
 
+Status MvccStore::CurrentRevisionIn(const rocksdb::Snapshot* snap, int64_t* cur) const {
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snap;
+  std::string raw;
+  rocksdb::Status s = impl_->db()->Get(ro, impl_->meta, kMetaRev, &raw);
+  if (s.ok() && raw.size() == 8) {
+    *cur = static_cast<int64_t>(codec::GetBe64(raw.data()));
+  } else if (!s.IsNotFound()) {
+    return s.ok() ? CorruptMeta(kMetaRev) : FromRocks(s, "read current revision");
+  }
+  return Status::Ok();
+}
+
 Status MvccStore::Range(const etcdserverpb::RangeRequest& req,
                         etcdserverpb::RangeResponse* resp) const {
   // The revision is the one stored in the snapshot itself (every apply batch writes it), so
@@ -1098,15 +1111,7 @@ Status MvccStore::Range(const etcdserverpb::RangeRequest& req,
   SnapshotHolder snap(impl_->db());
   const int64_t compact = compact_rev_.load();
   int64_t cur = 1;
-  rocksdb::ReadOptions ro;
-  ro.snapshot = snap.get();
-  std::string raw;
-  rocksdb::Status s = impl_->db()->Get(ro, impl_->meta, kMetaRev, &raw);
-  if (s.ok() && raw.size() == 8) {
-    cur = static_cast<int64_t>(codec::GetBe64(raw.data()));
-  } else if (!s.IsNotFound()) {
-    return s.ok() ? CorruptMeta(kMetaRev) : FromRocks(s, "read current revision");
-  }
+  if (Status s = CurrentRevisionIn(snap.get(), &cur); !s.ok()) return s;
   View v{impl_->db(), snap.get(), nullptr};
   return impl_->DoRange(v, req, cur, compact, resp);
 }
@@ -1133,15 +1138,7 @@ Status MvccStore::ReadOnlyTxn(const TxnRequest& req, etcdserverpb::TxnResponse* 
   SnapshotHolder snap(impl_->db());
   const int64_t compact = compact_rev_.load();
   int64_t cur = 1;
-  rocksdb::ReadOptions ro;
-  ro.snapshot = snap.get();
-  std::string raw;
-  rocksdb::Status rs = impl_->db()->Get(ro, impl_->meta, kMetaRev, &raw);
-  if (rs.ok() && raw.size() == 8) {
-    cur = static_cast<int64_t>(codec::GetBe64(raw.data()));
-  } else if (!rs.IsNotFound()) {
-    return rs.ok() ? CorruptMeta(kMetaRev) : FromRocks(rs, "read current revision");
-  }
+  if (Status s = CurrentRevisionIn(snap.get(), &cur); !s.ok()) return s;
   View v{impl_->db(), snap.get(), nullptr};
   std::vector<bool> path;
   if (Status s = impl_->TxnPath(v, req, &path); !s.ok()) return s;

@@ -27,6 +27,10 @@
 #include "proto/kvd_internal.pb.h"
 #include "proto/rpc.pb.h"
 
+namespace rocksdb {
+class Snapshot;
+}  // namespace rocksdb
+
 namespace kvstore {
 
 struct StoreOptions {
@@ -157,6 +161,9 @@ class MvccStore : public History {
  private:
   struct Impl;
   explicit MvccStore(std::unique_ptr<Impl> impl);
+  // The current revision as stored in `snap` (every apply batch writes it); leaves *cur alone
+  // when the store is empty.
+  Status CurrentRevisionIn(const rocksdb::Snapshot* snap, int64_t* cur) const;
   std::unique_ptr<Impl> impl_;
   Engine* engine_ = nullptr;
   std::atomic<int64_t> current_rev_{1};
