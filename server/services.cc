@@ -102,6 +102,9 @@ grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,
   return ReadAndReply(
       node_, ctx, req->serializable(),
       [node, req, resp] {
+        // Like etcd's applierV3Corrupt.Range: while CORRUPT, no member serves data it may have
+        // wrong.
+        if (node->store().CorruptAlarmActive()) return kvstore::errors::Corrupt();
         kvstore::Status s = node->store().Range(*req, resp);
         if (s.ok()) node->FillHeader(resp->mutable_header());
         return s;
@@ -141,6 +144,7 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
     }
     Node* node = node_;
     return ReadAndReply(node_, ctx, serializable, [node, req, resp] {
+      if (node->store().CorruptAlarmActive()) return kvstore::errors::Corrupt();
       kvstore::Status s = node->store().ReadOnlyTxn(*req, resp);
       if (s.ok()) node->FillHeader(resp->mutable_header());
       return s;
