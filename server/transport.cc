@@ -89,7 +89,15 @@ class Transport::Service final : public kvdpb::Peer::CallbackService {
       uint32_t hash = 0;
       int64_t compact_rev = 0;
       int64_t hashed_rev = 0;
-      const kvstore::Status hs = node->store().HashKV(revision, &hash, &compact_rev, &hashed_rev);
+      // HashKV refuses rev == compact revision (etcd's rule), yet a leader that compacted at
+      // its current revision asks for exactly that: hash the latest revision instead, which is
+      // comparable only if nothing was written since.
+      const bool at_compact = revision == node->store().CompactRevision();
+      kvstore::Status hs =
+          node->store().HashKV(at_compact ? 0 : revision, &hash, &compact_rev, &hashed_rev);
+      if (hs.ok() && hashed_rev != revision) {
+        hs = {kvstore::Code::kOutOfRange, "revision moved on to " + std::to_string(hashed_rev)};
+      }
       if (!hs.ok()) {
         reactor->Finish(
             grpc::Status(static_cast<grpc::StatusCode>(static_cast<int>(hs.code())), hs.message()));
