@@ -252,6 +252,22 @@ bool AddsData(const kvdpb::InternalRequest& req) {
   }
 }
 
+// The requests etcd's applierV3Corrupt refuses while a CORRUPT alarm is active: everything but
+// lease revokes/checkpoints and alarms (so that an operator can disarm it).
+bool RefusedWhenCorrupt(const kvdpb::InternalRequest& req) {
+  switch (req.request_case()) {
+    case kvdpb::InternalRequest::kRange:
+    case kvdpb::InternalRequest::kPut:
+    case kvdpb::InternalRequest::kDeleteRange:
+    case kvdpb::InternalRequest::kTxn:
+    case kvdpb::InternalRequest::kCompaction:
+    case kvdpb::InternalRequest::kLeaseGrant:
+      return true;
+    default:
+      return false;
+  }
+}
+
 int CompareBytes(const std::string& a, const std::string& b) {
   int c = a.compare(b);
   return c < 0 ? -1 : (c > 0 ? 1 : 0);
@@ -907,10 +923,12 @@ struct MvccStore::Impl {
     return Status::Ok();
   }
 
-  bool NoSpaceAlarm() const {
+  bool NoSpaceAlarm() const { return HasAlarm(etcdserverpb::NOSPACE); }
+  bool CorruptAlarm() const { return HasAlarm(etcdserverpb::CORRUPT); }
+  bool HasAlarm(etcdserverpb::AlarmType type) const {
     std::lock_guard<std::mutex> lock(lease_mu);
     return std::any_of(alarms.begin(), alarms.end(),
-                       [](const auto& a) { return a.second == etcdserverpb::NOSPACE; });
+                       [type](const auto& a) { return a.second == static_cast<int>(type); });
   }
 
   Status Validate(const kvdpb::InternalRequest& req) const {
@@ -942,6 +960,8 @@ struct MvccStore::Impl {
   Status ApplyOne(uint64_t index, int64_t now_ms, const kvdpb::InternalRequest& req, TxnWrite* t,
                   kvdpb::InternalResponse* out) {
     if (Status s = Validate(req); !s.ok()) return s;
+    // CORRUPT first, like etcd (its corrupt applier wraps the capped one).
+    if (RefusedWhenCorrupt(req) && CorruptAlarm()) return errors::Corrupt();
     if (AddsData(req) && NoSpaceAlarm()) return errors::NoSpace();
     switch (req.request_case()) {
       case kvdpb::InternalRequest::kRange:
@@ -1264,6 +1284,7 @@ Status MvccStore::ReadEvents(const KeyRange& range, int64_t from_rev, int64_t to
 
 Status MvccStore::CheckRequest(const kvdpb::InternalRequest& req) const {
   if (Status s = impl_->Validate(req); !s.ok()) return s;
+  if (RefusedWhenCorrupt(req) && impl_->CorruptAlarm()) return errors::Corrupt();
   if (AddsData(req)) {
     if (impl_->NoSpaceAlarm()) return errors::NoSpace();
     if (SizeBytes() + static_cast<int64_t>(req.ByteSizeLong()) > impl_->opts.quota_backend_bytes) {
@@ -1272,6 +1293,8 @@ Status MvccStore::CheckRequest(const kvdpb::InternalRequest& req) const {
   }
   return Status::Ok();
 }
+
+bool MvccStore::CorruptAlarmActive() const { return impl_->CorruptAlarm(); }
 
 std::vector<etcdserverpb::AlarmMember> MvccStore::Alarms() const {
   std::lock_guard<std::mutex> lock(impl_->lease_mu);

@@ -107,13 +107,18 @@ class MvccStore : public History {
   // True when the last Compact has been physically carried out by CompactStep.
   bool PhysicalCompactionDone() const;
 
-  // Checks done before proposing a request: size, validation (etcd's gRPC-layer checks) and the
-  // size quota for requests that add data. Apply repeats the deterministic ones.
+  // Checks done before proposing a request: size, validation (etcd's gRPC-layer checks), the
+  // CORRUPT alarm (refuses Range, Put, DeleteRange, Txn, Compaction and LeaseGrant with
+  // errors::Corrupt) and the size quota for requests that add data. Apply repeats the
+  // deterministic ones (so every member refuses the same entries).
   Status CheckRequest(const kvdpb::InternalRequest& req) const;
   int64_t SizeBytes() const { return engine_->SizeBytes(); }
   int64_t SizeInUseBytes() const { return engine_->SizeInUseBytes(); }
   // Active alarms (persisted, replicated through AlarmRequest entries).
   std::vector<etcdserverpb::AlarmMember> Alarms() const;
+  // True while a CORRUPT alarm (any member's) is active: reads are refused too (Range and
+  // ReadOnlyTxn callers check it; the store's read methods do not).
+  bool CorruptAlarmActive() const;
 
   // ---- leases (any thread; deadlines are local, not replicated) ----
   // KeepAlive: resets the deadline to now + TTL and returns the granted TTL; LeaseNotFound for

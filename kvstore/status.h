@@ -69,6 +69,8 @@ inline Status FutureRev() {
 inline Status NoSpace() {
   return {Code::kResourceExhausted, "etcdserver: mvcc: database space exceeded"};
 }
+// While a CORRUPT alarm is active (etcd's applierV3Corrupt).
+inline Status Corrupt() { return {Code::kDataLoss, "etcdserver: corrupt cluster"}; }
 inline Status LeaseNotFound() { return {Code::kNotFound, "etcdserver: requested lease not found"}; }
 inline Status LeaseExists() {
   return {Code::kFailedPrecondition, "etcdserver: lease already exists"};

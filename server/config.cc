@@ -154,7 +154,8 @@ const std::vector<FlagSpec>& Flags() {
       {"proxy-read-timeout", Kind::kUint, "0", kProxy, "ms.", false},
 
       {"experimental-initial-corrupt-check", Kind::kBool, "false", kExperimental, "", false},
-      {"experimental-corrupt-check-time", Kind::kDuration, "0s", kExperimental, "", false},
+      {"experimental-corrupt-check-time", Kind::kDuration, "1m0s", kExperimental,
+       "Leader's cross-member HashKV check period (kvd: on by default; 0s: off).", true},
       {"experimental-enable-v2v3", Kind::kString, "", kExperimental, "", false},
       {"experimental-backend-bbolt-freelist-type", Kind::kString, "array", kExperimental, "",
        false},
@@ -847,6 +848,7 @@ std::string Config::Describe() const {
       << (BackendQuotaBytes() ? std::to_string(*BackendQuotaBytes()) : "none") << "\n"
       << "max-request-bytes: " << max_request_bytes << "\n"
       << "max-txn-ops: " << max_txn_ops << "\n"
+      << "corrupt-check-period-ms: " << corrupt_check_period_ms << "\n"
       << "log-level: " << ToString(log_level) << "\n"
       << "log-format: " << ToString(log_format) << "\n"
       << "restore: " << restore_path << "\n";
@@ -915,6 +917,18 @@ Status ParseConfig(std::span<const std::string> args, std::span<const std::strin
       return VerifyError("--experimental-watch-progress-notify-interval must be at least 1ms");
     }
     c.watch_progress_notify_interval_ms = static_cast<uint64_t>(progress_ns / 1e6);
+  }
+  {
+    double corrupt_ns = 0;
+    const std::string& corrupt = value("experimental-corrupt-check-time");
+    SERVER_CHECK(ParseGoDuration(corrupt, &corrupt_ns), "value '%s' was validated as a duration",
+                 corrupt.c_str());
+    if (corrupt_ns < 0) {
+      return VerifyError("--experimental-corrupt-check-time must not be negative");
+    }
+    // Below a millisecond (but not 0) counts as 1 ms: the checker's time unit.
+    c.corrupt_check_period_ms =
+        corrupt_ns == 0 ? 0 : std::max<uint64_t>(1, static_cast<uint64_t>(corrupt_ns / 1e6));
   }
   c.listen_peer_urls = Urls(value("listen-peer-urls"));
   c.listen_client_urls = Urls(value("listen-client-urls"));

@@ -92,6 +92,10 @@ struct Config {
   // --experimental-watch-progress-notify-interval: how often progress_notify watchers that got
   // no events hear the current revision.
   uint64_t watch_progress_notify_interval_ms = 10 * 60 * 1000;
+  // --experimental-corrupt-check-time: how often the leader compares HashKV with the other
+  // members (server/corrupt_check.h); 0: never (no check after compactions either). etcd's
+  // default is 0; kvd turns it on.
+  uint64_t corrupt_check_period_ms = 60 * 1000;
 
   // Clustering.
   std::vector<Url> initial_advertise_peer_urls;

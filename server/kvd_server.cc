@@ -58,7 +58,18 @@ Status KvdServer::Start() {
   node_->SetMetrics(etcd_metrics_.get());
   RegisterMemberMetrics();
   if (on_removed_) node_->SetOnRemoved(on_removed_);
+  if (config_.corrupt_check_period_ms > 0) {
+    CorruptCheckOptions co;
+    co.period = std::chrono::milliseconds(config_.corrupt_check_period_ms);
+    // etcd's request timeout: 5 s + 2 x election timeout.
+    co.peer_timeout = std::chrono::milliseconds(5000 + 2 * config_.election_timeout_ms);
+    corrupt_checker_ = std::make_unique<CorruptChecker>(node_.get(), co);
+    CorruptChecker* checker = corrupt_checker_.get();
+    node_->SetOnCompactionApplied([checker] { checker->Trigger(); });
+    RegisterCorruptCheckMetrics();
+  }
   node_->Start();
+  if (corrupt_checker_) corrupt_checker_->Start();
 
   kv_ = std::make_unique<KvService>(node_.get());
   maintenance_ = std::make_unique<MaintenanceService>(node_.get());
@@ -130,6 +141,8 @@ void KvdServer::Stop() {
             moved ? "done" : "not done (no other voter, or timed out)");
   }
   for (auto& h : http_) h->Stop();
+  // Before the node: a check in flight is abandoned and proposes nothing more.
+  if (corrupt_checker_) corrupt_checker_->Stop();
   // The node first: it fails every waiting request, so each client reactor finishes and the
   // client server's shutdown does not wait on them.
   if (node_) node_->Stop();
@@ -140,6 +153,17 @@ void KvdServer::Stop() {
   if (peer_server_) peer_server_->Shutdown(deadline);
   KVD_LOG("member %s stopped", FormatId(node_ ? node_->member_id() : config_.member_id).c_str());
   ClearLogTerm();
+}
+
+void KvdServer::RegisterCorruptCheckMetrics() {
+  CorruptChecker* checker = corrupt_checker_.get();
+  metrics_->AddCallback(
+      "kvd_corruption_checks_total", "Cross-member HashKV checks this member completed as leader.",
+      MetricType::kCounter, [checker] { return static_cast<double>(checker->checks_completed()); });
+  metrics_->AddCallback(
+      "kvd_corruption_mismatches_total",
+      "Members whose HashKV differed from this leader's (each raised a CORRUPT alarm).",
+      MetricType::kCounter, [checker] { return static_cast<double>(checker->mismatches_found()); });
 }
 
 void KvdServer::RegisterMemberMetrics() {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "server/config.h"
+#include "server/corrupt_check.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
 #include "server/node.h"
@@ -44,9 +45,14 @@ class KvdServer {
   // Scrape-time gauges read from the member (leadership, quota, sizes, revisions, raft
   // progress). After node_ and metrics_ exist.
   void RegisterMemberMetrics();
+  // kvd_corruption_checks_total and kvd_corruption_mismatches_total (after corrupt_checker_).
+  void RegisterCorruptCheckMetrics();
 
   Config config_;
   NodeLimits limits_;
+  // Declared before node_ so that it outlives the node's apply thread (which triggers it).
+  std::unique_ptr<CorruptChecker>
+      corrupt_checker_;  // null with --experimental-corrupt-check-time=0
   std::unique_ptr<Node> node_;
   std::unique_ptr<KvService> kv_;
   std::unique_ptr<MaintenanceService> maintenance_;

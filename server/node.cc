@@ -315,6 +315,12 @@ void Node::ReadIndex(ReadDone done) {
   w.done(errors::Stopped());
 }
 
+void Node::AskPeerHashKV(
+    uint64_t id, int64_t revision, int timeout_ms,
+    std::function<void(const grpc::Status&, const kvdpb::PeerHashKVResponse&)> done) {
+  transport_->HashKV(id, revision, timeout_ms, std::move(done));
+}
+
 void Node::AfterPhysicalCompaction(std::function<void()> fn) {
   // Apply thread: compacting_ and compaction_waiters_ are its state.
   if (!compacting_ || compaction_waiters_.size() >= limits_.proposals_inflight_max) {
@@ -953,7 +959,10 @@ void Node::ApplyJobs(std::vector<ApplyJob>* jobs) {
         kvstore::ApplyResult& r = results[i];
         if (r.skipped) continue;
         const kvdpb::InternalRequest& req = *batch[i].request;
-        if (req.has_compaction() && r.status.ok()) compacting_ = true;
+        if (req.has_compaction() && r.status.ok()) {
+          compacting_ = true;
+          if (on_compaction_applied_) on_compaction_applied_();
+        }
         if (req.id() != 0) CompleteWrite(req.id(), r.status, &r.response);
       }
       batch.clear();

@@ -183,6 +183,17 @@ class Node {
   // False when the apply queue is full or the node stopped (fn is then never called).
   [[nodiscard]] bool RunOnApplyThread(std::function<void(bool run)> fn);
 
+  // ---- corruption check (server/corrupt_check.h) ----
+  // Asks peer `id` for the hash of its key-value history at `revision` once it has served a
+  // ReadIndex round (kvdpb.Peer/HashKV); `done` runs once, on a gRPC thread (or at once for an
+  // unknown peer). Never blocks; bounded by `timeout_ms`. Any thread.
+  void AskPeerHashKV(
+      uint64_t id, int64_t revision, int timeout_ms,
+      std::function<void(const grpc::Status&, const kvdpb::PeerHashKVResponse&)> done);
+  // Called on the apply thread each time it applied a Compaction entry successfully: must be
+  // quick and never block. Precondition: before Start().
+  void SetOnCompactionApplied(std::function<void()> fn) { on_compaction_applied_ = std::move(fn); }
+
   // ---- membership (any thread) ----
   // The answer to a Cluster RPC: code/message (0 = ok) and, when ok, the member list after the
   // change (as this member knows it) and, for an add, the new member. Called exactly once, on
@@ -355,6 +366,7 @@ class Node {
   Membership membership_;
   std::string membership_path_;  // <data-dir>/member/membership
   std::function<void()> on_removed_;
+  std::function<void()> on_compaction_applied_;  // apply thread
 
   // Queues from other threads to the raft thread, under mu_.
   std::mutex mu_;

@@ -102,6 +102,8 @@ grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,
   return ReadAndReply(
       node_, ctx, req->serializable(),
       [node, req, resp] {
+        // Served even while CORRUPT: etcd 3.4 answers client reads from applyV3Base, outside the
+        // corrupt applier, so operators can still read (and back up) the data.
         kvstore::Status s = node->store().Range(*req, resp);
         if (s.ok()) node->FillHeader(resp->mutable_header());
         return s;

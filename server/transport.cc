@@ -78,6 +78,47 @@ class Transport::Service final : public kvdpb::Peer::CallbackService {
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
+  grpc::ServerUnaryReactor* HashKV(grpc::CallbackServerContext* ctx,
+                                   const kvdpb::PeerHashKVRequest* req,
+                                   kvdpb::PeerHashKVResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    if (!HelloOk(node_, req->hello())) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "cluster ID mismatch"));
+      return reactor;
+    }
+    // After a ReadIndex round this member has applied at least what the asking leader had
+    // applied when it hashed its own store (so the same compaction, and the revision exists).
+    // The hash is computed on the read worker that serves the round, never on a gRPC thread.
+    Node* node = node_;
+    const int64_t revision = req->revision();
+    node_->ReadIndex([node, revision, resp, reactor](const kvstore::Status& s) {
+      if (!s.ok()) {
+        reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, s.message()));
+        return;
+      }
+      uint32_t hash = 0;
+      int64_t compact_rev = 0;
+      int64_t hashed_rev = 0;
+      // HashKV refuses rev == compact revision (etcd's rule), yet a leader that compacted at
+      // its current revision asks for exactly that: hash the latest revision instead, which is
+      // comparable only if nothing was written since.
+      const bool at_compact = revision == node->store().CompactRevision();
+      kvstore::Status hs =
+          node->store().HashKV(at_compact ? 0 : revision, &hash, &compact_rev, &hashed_rev);
+      if (hs.ok() && hashed_rev != revision) {
+        hs = {kvstore::Code::kOutOfRange, "revision moved on to " + std::to_string(hashed_rev)};
+      }
+      if (!hs.ok()) {
+        reactor->Finish(
+            grpc::Status(static_cast<grpc::StatusCode>(static_cast<int>(hs.code())), hs.message()));
+        return;
+      }
+      resp->set_hash(hash);
+      resp->set_compact_revision(compact_rev);
+      reactor->Finish(grpc::Status::OK);
+    });
+    return reactor;
+  }
   grpc::ServerUnaryReactor* LeaseRenew(grpc::CallbackServerContext* ctx,
                                        const kvdpb::LeaseRenewRequest* req,
                                        kvdpb::LeaseRenewResponse* resp) override {
@@ -561,6 +602,38 @@ void Transport::ForwardMemberChange(
   *call->req.mutable_hello() = node_->Hello(leader);
   call->done = std::move(done);
   stub->async()->MemberChange(&call->ctx, &call->req, &call->resp, [call](grpc::Status s) {
+    call->done(s, call->resp);
+    delete call;
+  });
+}
+
+void Transport::HashKV(
+    uint64_t peer, int64_t revision, int timeout_ms,
+    std::function<void(const grpc::Status&, const kvdpb::PeerHashKVResponse&)> done) {
+  std::shared_ptr<kvdpb::Peer::Stub> stub;
+  {
+    std::lock_guard<std::mutex> lk(peers_mu_);
+    auto it = peers_.find(peer);
+    if (it != peers_.end()) stub = it->second->stub;
+  }
+  if (!stub) {
+    done(grpc::Status(grpc::StatusCode::UNAVAILABLE, "unknown peer"), {});
+    return;
+  }
+  struct Call {
+    std::shared_ptr<kvdpb::Peer::Stub> stub;
+    grpc::ClientContext ctx;
+    kvdpb::PeerHashKVRequest req;
+    kvdpb::PeerHashKVResponse resp;
+    std::function<void(const grpc::Status&, const kvdpb::PeerHashKVResponse&)> done;
+  };
+  auto* call = new Call();  // owned by the completion callback below
+  call->stub = stub;
+  call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
+  *call->req.mutable_hello() = node_->Hello(peer);
+  call->req.set_revision(revision);
+  call->done = std::move(done);
+  stub->async()->HashKV(&call->ctx, &call->req, &call->resp, [call](grpc::Status s) {
     call->done(s, call->resp);
     delete call;
   });

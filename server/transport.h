@@ -88,6 +88,11 @@ class Transport {
   // it; the same contract as RenewLease otherwise.
   void LeaseTimeToLive(uint64_t leader, int64_t lease_id, int timeout_ms,
                        std::function<void(const grpc::Status&, int64_t remaining)> done);
+  // Asks `peer` for the hash of its key-value history at `revision` after a ReadIndex round
+  // (kvdpb.Peer/HashKV); `done` gets the answer or the failure, on a gRPC thread (at once,
+  // UNAVAILABLE, for an unknown peer). Bounded by `timeout_ms`.
+  void HashKV(uint64_t peer, int64_t revision, int timeout_ms,
+              std::function<void(const grpc::Status&, const kvdpb::PeerHashKVResponse&)> done);
   // To register on the peer listener (lives as long as the Transport).
   grpc::Service* service();
 

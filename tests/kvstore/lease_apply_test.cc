@@ -371,3 +371,49 @@ TEST_CASE("alarms: GET lists active alarms, filtered by type", "[quota]") {
   CHECK(out.alarm().alarms_size() == 0);  // nothing to deactivate
   CHECK(s->Alarms().size() == 2);
 }
+
+TEST_CASE("corrupt alarm: writes, ranges, compaction and grants refused until disarmed",
+          "[quota]") {
+  // Goal: etcd's applierV3Corrupt: DataLoss "etcdserver: corrupt cluster" before proposal and at
+  // apply for Range/Put/DeleteRange/Txn/Compaction/LeaseGrant; revokes and alarms still apply.
+  TestStore s;
+  REQUIRE(s.Do(PutReq("a", "1")).ok());
+  REQUIRE(s.Do(GrantReq(7, 60)).ok());
+  auto alarm = [](etcdserverpb::AlarmRequest::AlarmAction a, etcdserverpb::AlarmType t) {
+    kvdpb::InternalRequest r;
+    r.mutable_alarm()->set_action(a);
+    r.mutable_alarm()->set_memberid(5);
+    r.mutable_alarm()->set_alarm(t);
+    return r;
+  };
+  CHECK_FALSE(s->CorruptAlarmActive());
+  REQUIRE(s.Do(alarm(etcdserverpb::AlarmRequest::ACTIVATE, etcdserverpb::NOSPACE)).ok());
+  CHECK_FALSE(s->CorruptAlarmActive());
+  REQUIRE(s.Do(alarm(etcdserverpb::AlarmRequest::ACTIVATE, etcdserverpb::CORRUPT)).ok());
+  CHECK(s->CorruptAlarmActive());
+  CHECK(errors::Corrupt().code() == Code::kDataLoss);
+  CHECK(errors::Corrupt().message() == "etcdserver: corrupt cluster");
+  const int64_t rev = s->CurrentRevision();
+  kvdpb::InternalRequest range;
+  *range.mutable_range() = kvtest::RangeOf("a");
+  etcdserverpb::TxnRequest t;
+  t.add_success()->mutable_request_delete_range()->set_key("a");
+  // CORRUPT wins over NOSPACE (etcd's corrupt applier is the outer one).
+  for (const auto& req : {PutReq("b", "1"), DelReq("a"), kvtest::TxnReq(t), kvtest::CompactReq(1),
+                          GrantReq(8, 60), range}) {
+    INFO(req.ShortDebugString());
+    CHECK(s->CheckRequest(req) == errors::Corrupt());
+    CHECK(s.Do(req) == errors::Corrupt());
+  }
+  CHECK(s->CurrentRevision() == rev);
+  CHECK(s.Get("a").count() == 1);
+  REQUIRE(s.Do(RevokeReq(7)).ok());  // not refused: expiring leases must still go
+  s.Reopen();                        // the alarm is persisted
+  CHECK(s->CorruptAlarmActive());
+  CHECK(s.Do(PutReq("b", "1")) == errors::Corrupt());
+  REQUIRE(s.Do(alarm(etcdserverpb::AlarmRequest::DEACTIVATE, etcdserverpb::CORRUPT)).ok());
+  CHECK_FALSE(s->CorruptAlarmActive());
+  CHECK(s.Do(PutReq("b", "1")) == errors::NoSpace());
+  REQUIRE(s.Do(alarm(etcdserverpb::AlarmRequest::DEACTIVATE, etcdserverpb::NOSPACE)).ok());
+  CHECK(s.Do(PutReq("b", "1")).ok());
+}

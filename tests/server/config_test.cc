@@ -554,3 +554,30 @@ TEST_CASE("flag --experimental-watch-progress-notify-interval is implemented", "
   Config e;
   CHECK_FALSE(Parse(Args({"--experimental-watch-progress-notify-interval=0"}), &e).ok());
 }
+
+TEST_CASE("flag --experimental-corrupt-check-time is implemented, on by default", "[config]") {
+  // Goal: kvd checks every minute unless told otherwise, takes Go durations (0s turns the check
+  // off), is not reported as ignored, and refuses bad or negative durations like etcd would.
+  Config d;
+  REQUIRE(Parse({"kvd"}, &d).ok());
+  CHECK(d.corrupt_check_period_ms == 60000);
+  Config c;
+  REQUIRE(Parse(Args({"--experimental-corrupt-check-time=1m30s"}), &c).ok());
+  CHECK(c.corrupt_check_period_ms == 90000);
+  CHECK(c.ignored_flags.empty());
+  CHECK(c.Describe().find("corrupt-check-period-ms: 90000\n") != std::string::npos);
+  Config off;
+  REQUIRE(Parse(Args({"--experimental-corrupt-check-time", "0s"}), &off).ok());
+  CHECK(off.corrupt_check_period_ms == 0);
+  Config tiny;
+  REQUIRE(Parse(Args({"--experimental-corrupt-check-time=10us"}), &tiny).ok());
+  CHECK(tiny.corrupt_check_period_ms == 1);
+  ExpectError(Args({"--experimental-corrupt-check-time=5"}),
+              "invalid value \"5\" for flag -experimental-corrupt-check-time: parse error", 2);
+  ExpectError(Args({"--experimental-corrupt-check-time", "1x"}),
+              "invalid value \"1x\" for flag -experimental-corrupt-check-time: parse error", 2);
+  ExpectError(Args({"--experimental-corrupt-check-time=-1s"}),
+              "error verifying flags, --experimental-corrupt-check-time must not be negative. "
+              "See 'kvd --help'.",
+              1);
+}
