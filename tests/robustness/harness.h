@@ -69,7 +69,7 @@ struct HarnessResult {
   std::uint64_t peer_connections = 0;
   std::uint64_t peer_connections_unidentified = 0;
   // Replacement members that died of a signal before they were ready (a known kvd bug,
-  // docs/robustness.md); each was restarted on its data dir and the round went on.
+  // docs/robustness.md); each was removed and replaced again and the round went on.
   std::size_t rejoin_crashes = 0;
   std::string error;          // harness failure (cluster did not recover, ...), "" if none
   std::string artifacts_dir;  // set when artifacts were kept
