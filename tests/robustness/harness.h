@@ -28,7 +28,15 @@ enum class FaultKind {
   kPartition,   // one member isolated (drop or blackhole), the leader more often
   kAsymmetric,  // one direction of one link blackholed
   kCompact,     // physical compaction behind the audit watcher, while a slow one lags
+  // A follower removed (MemberRemove), its data dir wiped, added back under a new member ID
+  // (MemberAdd, as a voter) with the same peer URL and started with
+  // --initial-cluster-state=existing. Drawn less often than the others (kReplaceMemberWeight).
+  kReplaceMember,
 };
+
+// Relative weight of replace-member in the draw (every other kind weighs 1): about one per
+// 60 s round, since a round draws ~20 faults and a replacement takes several seconds.
+inline constexpr double kReplaceMemberWeight = 0.5;
 
 std::string ToString(FaultKind kind);
 std::vector<FaultKind> AllFaults();
@@ -60,6 +68,9 @@ struct HarnessResult {
   // faults never apply to them: a high share means the partitions did not bite).
   std::uint64_t peer_connections = 0;
   std::uint64_t peer_connections_unidentified = 0;
+  // Replacement members that died of a signal before they were ready (a known kvd bug,
+  // docs/robustness.md); each was removed and replaced again and the round went on.
+  std::size_t rejoin_crashes = 0;
   std::string error;          // harness failure (cluster did not recover, ...), "" if none
   std::string artifacts_dir;  // set when artifacts were kept
   std::string Summary() const;

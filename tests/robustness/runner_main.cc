@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
   if (rounds <= 0 && duration.empty()) rounds = 1;
 
   std::size_t ops = 0, unknown = 0, events = 0, anomalies = 0, failed = 0, inconclusive = 0;
+  std::size_t rejoin_crashes = 0;
   std::map<std::string, std::size_t> faults;
   int done = 0;
   // Bounded by --rounds or by --duration (a round starts only if the time is not up).
@@ -78,6 +79,7 @@ int main(int argc, char** argv) {
     anomalies += r.report.anomalies.size();
     if (r.report.linearizability.verdict == kv::robustness::Verdict::kInconclusive) ++inconclusive;
     for (const auto& [kind, n] : r.faults) faults[kind] += n;
+    rejoin_crashes += r.rejoin_crashes;
     if (!r.passed) ++failed;
     std::cout << "round " << done << " seed " << o.seed << ": " << r.Summary() << std::flush;
   }
@@ -96,5 +98,9 @@ int main(int argc, char** argv) {
             << "watch events checked: " << events << "\n"
             << "anomalies: " << anomalies
             << ", rounds with an inconclusive search: " << inconclusive << "\n";
+  if (rejoin_crashes > 0) {
+    std::cout << "KVD BUG: " << rejoin_crashes
+              << " replacement member(s) crashed while joining (docs/robustness.md)\n";
+  }
   return failed == 0 ? 0 : 1;
 }

@@ -100,7 +100,7 @@ std::vector<std::string> EtcdLikeCluster::Args(std::size_t i) const {
       "--listen-peer-urls=" + peer_url(i),
       "--initial-advertise-peer-urls=" + advertised_peer_url(i),
       "--initial-cluster=" + initial_cluster,
-      "--initial-cluster-state=new",
+      std::string("--initial-cluster-state=") + (At(i).existing ? "existing" : "new"),
       "--initial-cluster-token=" + options_.cluster_token,
       "--heartbeat-interval=" + std::to_string(options_.heartbeat_interval_ms),
       "--election-timeout=" + std::to_string(options_.election_timeout_ms),
@@ -148,6 +148,20 @@ void EtcdLikeCluster::Restart(std::size_t i, bool wait_ready) {
     throw SupportError("Restart(" + m.name + "): the member is still running");
   }
   m.process.reset();
+  Spawn(i);
+  if (wait_ready) WaitReady(i);
+}
+
+void EtcdLikeCluster::Rejoin(std::size_t i, bool wait_ready) {
+  Member& m = At(i);
+  if (m.process && m.process->Running()) {
+    throw SupportError("Rejoin(" + m.name + "): the member is still running");
+  }
+  m.process.reset();
+  std::error_code ec;
+  std::filesystem::remove_all(data_dir(i), ec);
+  if (ec) throw SupportError("Rejoin(" + m.name + "): cannot remove its data dir: " + ec.message());
+  m.existing = true;
   Spawn(i);
   if (wait_ready) WaitReady(i);
 }

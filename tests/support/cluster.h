@@ -83,6 +83,12 @@ class EtcdLikeCluster {
   // Starts member i again with the same flags, ports and data dir (a dead member only). If
   // `wait_ready`, waits for the probe on that member (which needs a quorum to be up).
   void Restart(std::size_t i, bool wait_ready = true);
+  // Starts member i (a dead member only) as a NEW member of the running cluster: its data dir
+  // is wiped and it starts with --initial-cluster-state=existing (and keeps that flag on later
+  // restarts). Precondition: the cluster already has a member with advertised_peer_url(i)
+  // (Cluster/MemberAdd) and its --initial-cluster (every member's name and advertised peer URL,
+  // unchanged) matches the cluster's membership. `wait_ready` as in Restart.
+  void Rejoin(std::size_t i, bool wait_ready = true);
   // Waits until member i passes the probe; throws SupportError on timeout or exit.
   void WaitReady(std::size_t i);
 
@@ -98,6 +104,7 @@ class EtcdLikeCluster {
     std::uint16_t peer_port = 0;
     std::uint16_t advertised_peer_port = 0;
     std::string endpoint;
+    bool existing = false;  // started by Rejoin: --initial-cluster-state=existing
     std::unique_ptr<Process> process;
   };
 

@@ -203,10 +203,11 @@ TEST_CASE("TailOfFile returns the last bytes from a line start", "[support][log]
   CHECK(kvtest::TailOfFile(dir.path() / "missing").find("cannot open") != std::string::npos);
 }
 
-TEST_CASE("EtcdLikeCluster passes etcd's flags and can kill and restart members",
+TEST_CASE("EtcdLikeCluster passes etcd's flags and can kill, restart and rejoin members",
           "[support][cluster]") {
   // Goal: each member gets its own ports and dirs and the full --initial-cluster, readiness
-  // comes from the probe, and Kill/Restart cycle one member.
+  // comes from the probe, Kill/Restart cycle one member, and Rejoin wipes its data dir and
+  // starts it (and later restarts) with --initial-cluster-state=existing.
   kvtest::TempDir ready_dir("kvtest-ready");
   const auto script = ready_dir.path() / "fake-etcd.sh";
   WriteFile(script,
@@ -279,6 +280,25 @@ TEST_CASE("EtcdLikeCluster passes etcd's flags and can kill and restart members"
     const std::string log = ReadFile(cluster.log_path(1));
     CHECK(log.find("===== kvtest: starting") != log.rfind("===== kvtest: starting"));
     CHECK(cluster.Stop(2, milliseconds(5000)).KilledBy(SIGTERM));
+
+    CHECK_THROWS_AS(cluster.Rejoin(1), kvtest::SupportError);  // still running
+    std::filesystem::create_directories(cluster.data_dir(2) / "member");
+    WriteFile(cluster.data_dir(2) / "member" / "old", "old identity");
+    std::filesystem::remove(flags_of(cluster.endpoint(2)));
+    cluster.Rejoin(2);
+    CHECK(cluster.Running(2));
+    CHECK_FALSE(std::filesystem::exists(cluster.data_dir(2) / "member" / "old"));
+    std::string flags = ReadFile(flags_of(cluster.endpoint(2)));
+    CHECK(flags.find("--initial-cluster-state=existing\n") != std::string::npos);
+    CHECK(flags.find(initial_cluster + "\n") != std::string::npos);
+    cluster.Kill(2, SIGKILL);
+    std::filesystem::remove(flags_of(cluster.endpoint(2)));
+    cluster.Restart(2);
+    flags = ReadFile(flags_of(cluster.endpoint(2)));
+    CHECK(flags.find("--initial-cluster-state=existing\n") != std::string::npos);
+    // The others keep theirs.
+    CHECK(ReadFile(flags_of(cluster.endpoint(1))).find("--initial-cluster-state=new\n") !=
+          std::string::npos);
   }
   CHECK_FALSE(std::filesystem::exists(cluster_dir));
 }
