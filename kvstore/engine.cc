@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <fstream>
+#include <mutex>
+#include <shared_mutex>
 
 namespace kvstore {
 
@@ -15,6 +17,9 @@ struct Engine::Rep {
   rocksdb::DBOptions db_options;
   rocksdb::ColumnFamilyOptions cf_options;
   std::unique_ptr<rocksdb::DB> db;
+  // Guards `handles` (the map itself): the raft log store looks families up on the raft and
+  // persist threads while a snapshot restore recreates the store's families on the apply thread.
+  mutable std::shared_mutex handles_mu;
   std::map<std::string, rocksdb::ColumnFamilyHandle*> handles;
 
   ~Rep() {
@@ -126,12 +131,14 @@ Engine::~Engine() = default;
 rocksdb::DB* Engine::db() const { return rep_->db.get(); }
 
 rocksdb::ColumnFamilyHandle* Engine::Cf(const std::string& name) const {
+  std::shared_lock lock(rep_->handles_mu);
   auto it = rep_->handles.find(name);
   KV_CHECK(it != rep_->handles.end(), "unknown column family %s", name.c_str());
   return it->second;
 }
 
 bool Engine::HasColumnFamily(const std::string& name) const {
+  std::shared_lock lock(rep_->handles_mu);
   return rep_->handles.count(name) != 0;
 }
 
@@ -140,23 +147,32 @@ Status Engine::AddColumnFamily(const std::string& name) {
   rocksdb::ColumnFamilyHandle* h = nullptr;
   rocksdb::Status s = rep_->db->CreateColumnFamily(rep_->cf_options, name, &h);
   if (!s.ok()) return FromRocks(s, "create column family " + name);
+  std::unique_lock lock(rep_->handles_mu);
   rep_->handles[name] = h;
   return Status::Ok();
 }
 
 Status Engine::RecreateColumnFamily(const std::string& name) {
-  auto it = rep_->handles.find(name);
-  if (it != rep_->handles.end()) {
-    rocksdb::Status s = rep_->db->DropColumnFamily(it->second);
+  rocksdb::ColumnFamilyHandle* old = nullptr;
+  {
+    std::unique_lock lock(rep_->handles_mu);
+    auto it = rep_->handles.find(name);
+    if (it != rep_->handles.end()) {
+      old = it->second;
+      rep_->handles.erase(it);
+    }
+  }
+  if (old != nullptr) {
+    rocksdb::Status s = rep_->db->DropColumnFamily(old);
+    rocksdb::Status d = rep_->db->DestroyColumnFamilyHandle(old);
     if (!s.ok()) return FromRocks(s, "drop column family " + name);
-    s = rep_->db->DestroyColumnFamilyHandle(it->second);
-    rep_->handles.erase(it);
-    if (!s.ok()) return FromRocks(s, "destroy column family handle " + name);
+    if (!d.ok()) return FromRocks(d, "destroy column family handle " + name);
   }
   return AddColumnFamily(name);
 }
 
 int64_t Engine::SizeBytes() const {
+  std::shared_lock lock(rep_->handles_mu);
   uint64_t total = 0;
   for (auto& [name, h] : rep_->handles) {
     uint64_t v = 0;
@@ -167,6 +183,7 @@ int64_t Engine::SizeBytes() const {
 }
 
 int64_t Engine::SizeInUseBytes() const {
+  std::shared_lock lock(rep_->handles_mu);
   uint64_t total = 0;
   for (auto& [name, h] : rep_->handles) {
     uint64_t v = 0;
@@ -177,6 +194,7 @@ int64_t Engine::SizeInUseBytes() const {
 }
 
 Status Engine::CompactAll() {
+  std::shared_lock lock(rep_->handles_mu);
   for (auto& [name, h] : rep_->handles) {
     rocksdb::Status s = rep_->db->Flush(rocksdb::FlushOptions(), h);
     if (!s.ok()) return FromRocks(s, "flush " + name);

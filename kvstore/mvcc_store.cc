@@ -1,5 +1,6 @@
 #include "kvstore/mvcc_store.h"
 
+#include <pthread.h>
 #include <rocksdb/db.h>
 #include <rocksdb/iterator.h>
 #include <rocksdb/utilities/write_batch_with_index.h>
@@ -80,6 +81,68 @@ struct View {
     return std::unique_ptr<rocksdb::Iterator>(batch->NewIteratorWithBase(cf, base, &ro));
   }
 };
+
+// Orders readers (any thread) against a snapshot restore (apply thread), which drops and
+// recreates the store's column families: no reader may hold a handle of a dropped family.
+// Writer-preferring, so a steady stream of reads cannot hold a restore off; a thread already
+// reading enters again without locking (a nested read must not queue behind a waiting restore).
+class RestoreGate {
+ public:
+  RestoreGate() {
+    pthread_rwlockattr_t attr;
+    KV_CHECK(pthread_rwlockattr_init(&attr) == 0, "rwlockattr init");
+    KV_CHECK(
+        pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP) == 0,
+        "rwlockattr kind");
+    KV_CHECK(pthread_rwlock_init(&lock_, &attr) == 0, "rwlock init");
+    (void)pthread_rwlockattr_destroy(&attr);
+  }
+  ~RestoreGate() { (void)pthread_rwlock_destroy(&lock_); }
+  RestoreGate(const RestoreGate&) = delete;
+  RestoreGate& operator=(const RestoreGate&) = delete;
+
+  class Read {
+   public:
+    explicit Read(RestoreGate& g) : gate_(g), prev_(reading_) {
+      if (prev_ == &gate_) return;  // nested on this thread: already held
+      KV_CHECK(pthread_rwlock_rdlock(&gate_.lock_) == 0, "rwlock rdlock");
+      reading_ = &gate_;
+      owns_ = true;
+    }
+    ~Read() {
+      if (!owns_) return;
+      reading_ = prev_;
+      KV_CHECK(pthread_rwlock_unlock(&gate_.lock_) == 0, "rwlock unlock");
+    }
+    Read(const Read&) = delete;
+    Read& operator=(const Read&) = delete;
+
+   private:
+    RestoreGate& gate_;
+    const RestoreGate* prev_;
+    bool owns_ = false;
+  };
+
+  class Write {
+   public:
+    explicit Write(RestoreGate& g) : gate_(g) {
+      KV_CHECK(reading_ != &gate_, "restore while reading the store on the same thread");
+      KV_CHECK(pthread_rwlock_wrlock(&gate_.lock_) == 0, "rwlock wrlock");
+    }
+    ~Write() { KV_CHECK(pthread_rwlock_unlock(&gate_.lock_) == 0, "rwlock unlock"); }
+    Write(const Write&) = delete;
+    Write& operator=(const Write&) = delete;
+
+   private:
+    RestoreGate& gate_;
+  };
+
+ private:
+  static thread_local const RestoreGate* reading_;
+  pthread_rwlock_t lock_;
+};
+
+thread_local const RestoreGate* RestoreGate::reading_ = nullptr;
 
 class SnapshotHolder {
  public:
@@ -359,6 +422,10 @@ struct MvccStore::Impl {
   bool rev_cf_compacted = false;         // the rev CF range delete for pending_compact was written
   bool poisoned = false;
   rocksdb::WriteBatchWithIndex* wb = nullptr;  // the batch being built by Apply
+
+  // Held for reading by every read that touches RocksDB off the apply thread, for writing by
+  // RestoreCheckpointFile.
+  mutable RestoreGate restore_gate;
 
   mutable std::mutex lease_mu;  // guards leases, primary, alarms
   std::map<int64_t, Lease> leases;
@@ -1125,6 +1192,7 @@ Status MvccStore::CurrentRevisionIn(const rocksdb::Snapshot* snap, int64_t* cur)
 
 Status MvccStore::Range(const etcdserverpb::RangeRequest& req,
                         etcdserverpb::RangeResponse* resp) const {
+  RestoreGate::Read read_gate(impl_->restore_gate);
   // The revision is the one stored in the snapshot itself (every apply batch writes it), so
   // reads at the latest revision can use the latest CF. The compact revision is read after the
   // snapshot: physical removal only starts after the compact revision is published.
@@ -1150,6 +1218,7 @@ bool MvccStore::IsReadOnlyTxn(const TxnRequest& req) {
 }
 
 Status MvccStore::ReadOnlyTxn(const TxnRequest& req, etcdserverpb::TxnResponse* resp) const {
+  RestoreGate::Read read_gate(impl_->restore_gate);
   KV_CHECK(IsReadOnlyTxn(req), "ReadOnlyTxn with a write");
   kvdpb::InternalRequest wrapped;
   *wrapped.mutable_txn() = req;
@@ -1168,6 +1237,7 @@ Status MvccStore::ReadOnlyTxn(const TxnRequest& req, etcdserverpb::TxnResponse* 
 
 Status MvccStore::HashKV(int64_t rev, uint32_t* hash, int64_t* compact_revision,
                          int64_t* hashed_rev) const {
+  RestoreGate::Read read_gate(impl_->restore_gate);
   const int64_t cur = current_rev_.load();
   SnapshotHolder snap(impl_->db());
   const int64_t compact = compact_rev_.load();
@@ -1210,6 +1280,7 @@ Status MvccStore::HashKV(int64_t rev, uint32_t* hash, int64_t* compact_revision,
 Status MvccStore::ReadEvents(const KeyRange& range, int64_t from_rev, int64_t to_rev,
                              size_t max_events, bool want_prev_kv, std::vector<mvccpb::Event>* out,
                              int64_t* next_rev) const {
+  RestoreGate::Read read_gate(impl_->restore_gate);
   const int64_t cur = current_rev_.load();
   SnapshotHolder snap(impl_->db());
   const int64_t compact = compact_rev_.load();
@@ -1338,6 +1409,7 @@ Status MvccStore::LeaseTimeToLive(const etcdserverpb::LeaseTimeToLiveRequest& re
     resp->set_grantedttl(l.ttl_seconds);
   }
   if (req.keys()) {
+    RestoreGate::Read read_gate(impl_->restore_gate);
     auto it = View{impl_->db(), nullptr, nullptr}.Iter(impl_->lk);
     std::string prefix = Be64(static_cast<uint64_t>(req.id()));
     for (it->Seek(prefix); it->Valid() && StartsWith(Sv(it->key()), prefix); it->Next()) {
@@ -1517,6 +1589,7 @@ Status MvccStore::CompactStep(size_t max_keys, bool* done) {
 
 Status MvccStore::WriteCheckpoint(const std::function<Status(std::string_view)>& sink,
                                   size_t chunk_bytes) const {
+  RestoreGate::Read read_gate(impl_->restore_gate);
   SnapshotHolder snap(impl_->db());
   View v{impl_->db(), snap.get(), nullptr};
   std::string buf;
@@ -1556,6 +1629,11 @@ Status MvccStore::WriteCheckpoint(const std::function<Status(std::string_view)>&
   buf.append(kCheckpointEndMagic, kMagicBytes);
   Status s = sink(buf);
   return s;
+}
+
+Status MvccStore::Defragment() {
+  RestoreGate::Read read_gate(impl_->restore_gate);
+  return engine_->CompactAll();
 }
 
 Status MvccStore::WriteCheckpointFile(const std::string& path) const {
@@ -1729,6 +1807,8 @@ Status MvccStore::RestoreCheckpointFile(const std::string& path) {
   Impl& m = *impl_;
   std::vector<std::string> families;
   if (Status s = ParseCheckpoint(path, &families, nullptr); !s.ok()) return s;
+  // From here to the end, readers wait: the families and the handles bound to them change.
+  RestoreGate::Write write_gate(m.restore_gate);
   Status s = RestoreCheckpoint(m.engine, path);
   m.BindHandles();
   if (!s.ok()) {

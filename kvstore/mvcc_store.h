@@ -145,19 +145,21 @@ class MvccStore : public History {
   // Carries out at most `max_keys` keys' worth of the pending physical compaction. *done is set
   // when nothing is left.
   Status CompactStep(size_t max_keys, bool* done);
-  // Defragment: lets RocksDB rewrite every file.
-  Status Defragment() { return engine_->CompactAll(); }
+  // Defragment: lets RocksDB rewrite every file. Any thread.
+  Status Defragment();
   // Told of every committed revision and compaction (may be null). Set before applying.
   void SetObserver(HistoryObserver* observer) { observer_ = observer; }
 
   // ---- checkpoints ----
   // Writes a consistent image of the store (one byte stream, checksummed, applied index
-  // included) to `sink` in chunks of at most `chunk_bytes`. Any thread.
+  // included) to `sink` in chunks of at most `chunk_bytes`. Any thread. A restore waits until
+  // it returns, so `sink` must not block without bound.
   Status WriteCheckpoint(const std::function<Status(std::string_view)>& sink,
                          size_t chunk_bytes = 1u << 20) const;
   Status WriteCheckpointFile(const std::string& path) const;
   // Replaces the store's whole content with the checkpoint in `path` (verified first). A crash
-  // in the middle is detected by the next Open. Apply thread only.
+  // in the middle is detected by the next Open. Apply thread only; reads on other threads wait
+  // for it (they never see the families half restored).
   Status RestoreCheckpointFile(const std::string& path);
   // The same on an Engine without an open store: the way back after Open reported an
   // interrupted restore. Open a store on the engine afterwards.

@@ -279,6 +279,14 @@ Transport::Transport(Node* node, std::map<uint64_t, std::string> peers, Transpor
   channel_args_.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   channel_args_.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   channel_args_.SetMaxSendMessageSize(-1);
+  // Detect a peer that stopped answering (paused, partitioned) within seconds even while a
+  // stream is blocked on flow control: a snapshot send holds the store's read gate (see
+  // MvccStore::WriteCheckpoint), which a restore on this member would otherwise wait on for as
+  // long as the peer stays stopped. The peer server accepts pings every 5 s (SetKeepalive).
+  channel_args_.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10 * 1000);
+  channel_args_.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5 * 1000);
+  channel_args_.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  channel_args_.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   for (auto& [id, target] : peers) peers_.emplace(id, MakePeer(id, target));
 }
 
