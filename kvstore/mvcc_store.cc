@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <optional>
@@ -17,6 +18,7 @@
 #include <utility>
 
 #include "kvstore/codec.h"
+#include "kvstore/failpoint.h"
 
 namespace kvstore {
 
@@ -1164,6 +1166,21 @@ Status MvccStore::Open(Engine* engine, const StoreOptions& options,
   return Status::Ok();
 }
 
+Status MvccStore::ResumeInterruptedRestore(Engine* engine, std::string* resumed_from) {
+  resumed_from->clear();
+  std::string marker;
+  rocksdb::Status rs = engine->db()->Get(
+      rocksdb::ReadOptions(), engine->db()->DefaultColumnFamily(), kRestoreMarker, &marker);
+  if (rs.IsNotFound()) return Status::Ok();
+  if (!rs.ok()) return FromRocks(rs, "read restore marker");
+  std::error_code ec;
+  if (!std::filesystem::exists(marker, ec)) return Status::Ok();  // Open reports the marker
+  // RestoreCheckpoint verifies the whole file before it touches the store again.
+  if (Status s = RestoreCheckpoint(engine, marker); !s.ok()) return s;
+  *resumed_from = marker;
+  return Status::Ok();
+}
+
 Status MvccStore::OpenDir(const std::string& dir, const StoreOptions& options,
                           std::unique_ptr<Engine>* engine, std::unique_ptr<MvccStore>* out) {
   if (Status s = Engine::Open(dir, options.engine, ColumnFamilies(), engine); !s.ok()) return s;
@@ -1503,7 +1520,12 @@ Status MvccStore::Apply(std::span<const ApplyEntry> entries, int64_t now_ms,
   KV_CHECK(wb.Put(m.meta, kMetaRev, Be64(static_cast<uint64_t>(m.pending_rev))).ok(), "wb");
   rocksdb::WriteOptions wo;
   wo.sync = m.opts.sync_writes;
-  rocksdb::Status ws = m.db()->Write(wo, wb.GetWriteBatch());
+  rocksdb::Status ws = rocksdb::Status::OK();
+  if (Status fs = failpoint::Eval("backendBeforeCommit"); !fs.ok()) {
+    ws = rocksdb::Status::IOError(fs.message());
+  } else {
+    ws = m.db()->Write(wo, wb.GetWriteBatch());
+  }
   m.wb = nullptr;
   if (!ws.ok()) {
     m.poisoned = true;
@@ -1781,6 +1803,7 @@ Status MvccStore::RestoreCheckpoint(Engine* engine, const std::string& path) {
   for (const auto& f : ours) {
     if (Status s = engine->RecreateColumnFamily(f); !s.ok()) return s;
   }
+  if (Status s = failpoint::Eval("restoreAfterDrop"); !s.ok()) return s;
   rocksdb::WriteBatch wb;
   auto write = [&]() -> Status {
     Status s = FromRocks(db->Write(rocksdb::WriteOptions(), &wb), "restore batch");

@@ -164,6 +164,11 @@ class MvccStore : public History {
   // The same on an Engine without an open store: the way back after Open reported an
   // interrupted restore. Open a store on the engine afterwards.
   static Status RestoreCheckpoint(Engine* engine, const std::string& path);
+  // Before Open: if a restore was interrupted (crash) and the checkpoint file it named still
+  // exists, runs that restore again to completion and sets *resumed_from to the file;
+  // otherwise does nothing (*resumed_from empty; Open then reports a marker left without its
+  // file). A file that fails verification gives its error and leaves the marker.
+  static Status ResumeInterruptedRestore(Engine* engine, std::string* resumed_from);
 
  private:
   struct Impl;

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <map>
 
+#include "kvstore/failpoint.h"
 #include "raft/codec.h"
 
 namespace kvstore {
@@ -568,9 +569,11 @@ Status RaftLogStore::Save(const raft::HardState* hard_state,
   if (batch.Count() == 0) {
     return Status::Ok();
   }
+  if (Status s = failpoint::Eval("raftBeforeSave"); !s.ok()) return s;
   if (Status s = Write(&batch, /*sync=*/true, "save raft ready"); !s.ok()) {
     return s;
   }
+  if (Status s = failpoint::Eval("raftAfterSave"); !s.ok()) return s;
 
   // Publish.
   std::unique_lock lock(mu_);

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "kvstore/failpoint.h"
 #include "server/config.h"
 #include "server/kvd_server.h"
 #include "server/log.h"
@@ -44,6 +45,15 @@ int main(int argc, char** argv) {
                            : server::LogLineFormat::kText);
   server::SetLogMember(config.member_id);
   for (const std::string& w : config.warnings) KVD_LOG("warning: %s", w.c_str());
+
+  // Fault injection for tests (kvstore/failpoint.h): armed only when the environment asks.
+  if (const char* fp = std::getenv("KVD_FAILPOINTS"); fp != nullptr && *fp != '\0') {
+    if (kvstore::Status fs = kvstore::failpoint::SetFromSpec(fp); !fs.ok()) {
+      std::fprintf(stderr, "kvd: KVD_FAILPOINTS: %s\n", fs.message().c_str());
+      return 2;
+    }
+    KVD_LOG("warning: failpoints armed from KVD_FAILPOINTS: %s", fp);
+  }
 
   // Block the stop signals in every thread (they inherit the mask); this one waits for them.
   sigset_t stop_signals;

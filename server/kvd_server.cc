@@ -1,7 +1,10 @@
 #include "server/kvd_server.h"
 
 #include <chrono>
+#include <cstdlib>
+#include <string_view>
 
+#include "kvstore/failpoint.h"
 #include "server/grpc_metrics.h"
 #include "server/log.h"
 
@@ -120,6 +123,35 @@ Status KvdServer::Start() {
     RegisterEtcdHandlers(
         *http, *metrics_, [progress] { return MemberHealth(progress()); },
         [progress] { return MemberReadiness(progress()); });
+    if (const char* v = std::getenv("KVD_FAILPOINTS_HTTP"); v != nullptr && v == std::string("1")) {
+      // Test-only (docs/robustness.md): GET /debug/failpoints?NAME=ACTION[&...] arms points,
+      // ACTION "off" disarms; the answer lists what is armed. 400 on an unknown name/action.
+      http->Handle("/debug/failpoints", [](const HttpRequest& req) {
+        HttpResponse r;
+        std::string_view q = req.query;
+        while (!q.empty()) {
+          const size_t amp = q.find('&');
+          const std::string_view item = q.substr(0, amp);
+          q = amp == std::string_view::npos ? std::string_view() : q.substr(amp + 1);
+          const size_t eq = item.find('=');
+          kvstore::Status fs =
+              eq == std::string_view::npos
+                  ? kvstore::Status(kvstore::Code::kInvalidArgument, "expected NAME=ACTION")
+                  : kvstore::failpoint::Set(item.substr(0, eq), item.substr(eq + 1));
+          if (!fs.ok()) {
+            r.status = 400;
+            r.body = fs.message() + "\n";
+            return r;
+          }
+          if (eq != std::string_view::npos) {
+            KVD_LOG("failpoint %.*s set to %.*s over HTTP", static_cast<int>(eq), item.data(),
+                    static_cast<int>(item.size() - eq - 1), item.data() + eq + 1);
+          }
+        }
+        r.body = kvstore::failpoint::List();
+        return r;
+      });
+    }
     s = http->Start();
     if (!s.ok()) return s;
     http_.push_back(std::move(http));

@@ -75,22 +75,34 @@ Status Node::OpenImpl() {
   std::filesystem::create_directories(member_dir, ec);
   if (ec) return Status(1, "cannot create " + member_dir + ": " + ec.message());
 
-  // Transfer files a crash left behind (snapshots being sent or received).
-  for (const auto& entry : std::filesystem::directory_iterator(member_dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.starts_with("snapshot-send-") || name.starts_with("snap-recv-")) {
-      std::filesystem::remove(entry.path(), ec);
-    }
-  }
-
   kvstore::StoreOptions opts;
   opts.min_lease_ttl_seconds = config_.min_lease_ttl_seconds();
   opts.max_txn_ops = static_cast<int64_t>(config_.max_txn_ops);
   opts.max_request_bytes = config_.max_request_bytes;
   const std::optional<uint64_t> quota = config_.BackendQuotaBytes();
   opts.quota_backend_bytes = quota ? static_cast<int64_t>(*quota) : INT64_MAX;
-  kvstore::Status ks = kvstore::MvccStore::OpenDir(member_dir + "/kv", opts, &engine_, &store_);
+  kvstore::Status ks = kvstore::Engine::Open(member_dir + "/kv", opts.engine,
+                                             kvstore::MvccStore::ColumnFamilies(), &engine_);
   if (!ks.ok()) return Status(1, "cannot open the store: " + ks.message());
+  // A crash in the middle of a snapshot restore: the received checkpoint is still here (it is
+  // removed only after the restore), so finish that restore. The raft log never recorded the
+  // snapshot (it is persisted after the restore); the store being ahead of the log is the same
+  // state as a crash right after a completed restore, and the leader resends what is missing.
+  std::string resumed_from;
+  ks = kvstore::MvccStore::ResumeInterruptedRestore(engine_.get(), &resumed_from);
+  if (!ks.ok()) return Status(1, "cannot resume the interrupted snapshot restore: " + ks.message());
+  if (!resumed_from.empty()) KVD_LOG("resumed the snapshot restore interrupted by a crash");
+  ks = kvstore::MvccStore::Open(engine_.get(), opts, &store_);
+  if (!ks.ok()) return Status(1, "cannot open the store: " + ks.message());
+
+  // Transfer files a crash left behind (snapshots being sent or received), now that the
+  // store no longer needs one.
+  for (const auto& entry : std::filesystem::directory_iterator(member_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.starts_with("snapshot-send-") || name.starts_with("snap-recv-")) {
+      std::filesystem::remove(entry.path(), ec);
+    }
+  }
   {
     kvstore::WatchOptions wo;
     wo.header_filler = [this](etcdserverpb::ResponseHeader* h) {

@@ -15,9 +15,10 @@
 #include <vector>
 
 #include "proto/rpc.grpc.pb.h"
-#include "tests/deploy/http_get.h"
 #include "tests/server/kvd_test_util.h"
 #include "tests/support/etcd_grpc.h"
+#include "tests/support/http_get.h"
+#include "tests/support/log_tail.h"
 #include "tests/support/ports.h"
 #include "tests/support/process.h"
 
@@ -66,7 +67,7 @@ TEST_CASE("a kvd member serves etcd's metrics, probes and JSON logs", "[observab
     REQUIRE(kv->Range(&ctx, req, &resp).error_code() == grpc::StatusCode::OUT_OF_RANGE);
   }
 
-  const deploytest::HttpReply metrics = deploytest::HttpGet(metrics_port, "/metrics");
+  const kvtest::HttpReply metrics = kvtest::HttpGet(metrics_port, "/metrics");
   REQUIRE(metrics.status == 200);
   const std::string& m = metrics.body;
   const std::string put =
@@ -101,9 +102,9 @@ TEST_CASE("a kvd member serves etcd's metrics, probes and JSON logs", "[observab
     CHECK(m.find("# TYPE " + std::string(family) + " ") != std::string::npos);
   }
 
-  CHECK(deploytest::HttpGet(metrics_port, "/livez").status == 200);
-  CHECK(deploytest::HttpGet(metrics_port, "/readyz").status == 200);
-  const deploytest::HttpReply health = deploytest::HttpGet(metrics_port, "/health");
+  CHECK(kvtest::HttpGet(metrics_port, "/livez").status == 200);
+  CHECK(kvtest::HttpGet(metrics_port, "/readyz").status == 200);
+  const kvtest::HttpReply health = kvtest::HttpGet(metrics_port, "/health");
   CHECK(health.status == 200);
   CHECK(health.body == "{\"health\":\"true\"}");
 
@@ -177,7 +178,7 @@ TEST_CASE("kvd members time their peers into etcd_network_peer_round_trip_time_s
       const int attempts = i == j ? 1 : 150;
       for (int attempt = 0; attempt < attempts && count < 1; ++attempt) {
         if (attempt > 0) std::this_thread::sleep_for(milliseconds(200));
-        text = deploytest::HttpGet(metrics_ports[i], "/metrics").body;
+        text = kvtest::HttpGet(metrics_ports[i], "/metrics").body;
         count = SeriesValue(text, series);
       }
       INFO("member " << i << " -> " << j << ": " << series);
@@ -191,3 +192,40 @@ TEST_CASE("kvd members time their peers into etcd_network_peer_round_trip_time_s
 }
 
 }  // namespace
+
+TEST_CASE("the failpoint endpoint exists only when asked for, and arms and disarms points",
+          "[observability]") {
+  // Goal: GET /debug/failpoints is absent by default; with KVD_FAILPOINTS_HTTP=1 it arms a
+  // point (a delayed fsync still lets writes succeed), refuses unknown ones, and disarms.
+  const uint16_t plain_port = kvtest::PickFreePort();
+  {
+    kvtest::ClusterOptions o = kvdtest::KvdOptions(1);
+    o.extra_args = {"--listen-metrics-urls=http://127.0.0.1:" + std::to_string(plain_port)};
+    auto cluster = kvtest::StartEtcdLikeCluster(o);
+    CHECK(kvtest::HttpGet(plain_port, "/debug/failpoints?raftBeforeSave=error").status == 404);
+  }
+  const uint16_t port = kvtest::PickFreePort();
+  kvtest::ClusterOptions o = kvdtest::KvdOptions(1);
+  o.extra_args = {"--listen-metrics-urls=http://127.0.0.1:" + std::to_string(port)};
+  o.env = {{"KVD_FAILPOINTS_HTTP", "1"}};
+  auto cluster = kvtest::StartEtcdLikeCluster(o);
+  kvtest::HttpReply r = kvtest::HttpGet(port, "/debug/failpoints?raftBeforeSave=sleep(20)");
+  CHECK(r.status == 200);
+  CHECK(r.body == "raftBeforeSave=sleep(20)\n");
+  auto kv = etcdserverpb::KV::NewStub(kvtest::MakeChannel(cluster->endpoint(0)));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(kvtest::DeadlineIn(milliseconds(5000)));
+  etcdserverpb::PutRequest req;
+  req.set_key("slow");
+  req.set_value("v");
+  etcdserverpb::PutResponse resp;
+  CHECK(kv->Put(&ctx, req, &resp).ok());
+  r = kvtest::HttpGet(port, "/debug/failpoints?raftBeforeSav=error");
+  CHECK(r.status == 400);
+  CHECK(r.body.find("unknown failpoint") != std::string::npos);
+  r = kvtest::HttpGet(port, "/debug/failpoints?raftBeforeSave=off");
+  CHECK(r.status == 200);
+  CHECK(r.body.empty());
+  CHECK(kvtest::TailOfFile(cluster->log_path(0), 1 << 16)
+            .find("failpoint raftBeforeSave set to sleep(20) over HTTP") != std::string::npos);
+}

@@ -8,7 +8,7 @@
 #include "server/http_server.h"
 #include "server/log.h"
 #include "server/metrics.h"
-#include "tests/deploy/http_get.h"
+#include "tests/support/http_get.h"
 
 namespace {
 
@@ -101,11 +101,11 @@ TEST_CASE("/livez, /readyz and /health answer from their own checks", "[http]") 
       [&progress] { return server::MemberReadiness(progress); });
   REQUIRE(http.Start().ok());
 
-  deploytest::HttpReply health = deploytest::HttpGet(http.port(), "/health");
+  kvtest::HttpReply health = kvtest::HttpGet(http.port(), "/health");
   CHECK(health.status == 200);
   CHECK(health.body == "{\"health\":\"true\"}");
-  CHECK(deploytest::HttpGet(http.port(), "/livez").status == 200);
-  deploytest::HttpReply ready = deploytest::HttpGet(http.port(), "/readyz");
+  CHECK(kvtest::HttpGet(http.port(), "/livez").status == 200);
+  kvtest::HttpReply ready = kvtest::HttpGet(http.port(), "/readyz");
   CHECK(ready.status == 503);
   CHECK(ready.body.find("behind commit index 100000") != std::string::npos);
   http.Stop();
@@ -118,11 +118,11 @@ TEST_CASE("/livez, /readyz and /health answer from their own checks", "[http]") 
       http2, registry, [&progress] { return server::MemberHealth(progress); },
       [&progress] { return server::MemberReadiness(progress); });
   REQUIRE(http2.Start().ok());
-  health = deploytest::HttpGet(http2.port(), "/health");
+  health = kvtest::HttpGet(http2.port(), "/health");
   CHECK(health.status == 503);
   CHECK(nlohmann::json::parse(health.body)["health"] == "false");
-  CHECK(deploytest::HttpGet(http2.port(), "/livez").status == 200);
-  CHECK(deploytest::HttpGet(http2.port(), "/readyz").status == 503);
+  CHECK(kvtest::HttpGet(http2.port(), "/livez").status == 200);
+  CHECK(kvtest::HttpGet(http2.port(), "/readyz").status == 503);
 }
 
 }  // namespace

@@ -8,8 +8,8 @@
 #include <catch2/catch.hpp>
 #include <string>
 
-#include "tests/deploy/http_get.h"
 #include "tests/deploy/pod_set.h"
+#include "tests/support/http_get.h"
 
 namespace {
 
@@ -75,8 +75,8 @@ TEST_CASE(STS_SERVER "statefulset: core pods form a cluster, a restarted pod rej
   StartCore(pods);
   if (!kWithEtcd) {
     // The probes the StatefulSet uses, on the metrics port at the pod's own address.
-    CHECK(deploytest::HttpGet(pods.metrics_port(), "/livez", PodSet::Host(0)).status == 200);
-    CHECK(deploytest::HttpGet(pods.metrics_port(), "/readyz", PodSet::Host(0)).status == 200);
+    CHECK(kvtest::HttpGet(pods.metrics_port(), "/livez", PodSet::Host(0)).status == 200);
+    CHECK(kvtest::HttpGet(pods.metrics_port(), "/readyz", PodSet::Host(0)).status == 200);
   }
   REQUIRE(pods.Put(0, "sts/before", "v1").ok());
   const uint64_t id1 = MemberIdByName(pods, 0, "kvd-1");

@@ -8,6 +8,8 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <random>
 #include <thread>
 
@@ -198,7 +200,10 @@ TEST_CASE("crash: SIGKILL during checkpoint restore is detected on reopen", "[cr
       ++interrupted;
       CHECK(st.code() == kvstore::Code::kDataLoss);
       CHECK(st.message().find("interrupted checkpoint restore") != std::string::npos);
-      REQUIRE(kvstore::MvccStore::RestoreCheckpoint(engine.get(), ck).ok());
+      // kvd's way back: the restore named by the marker is run again from its file.
+      std::string resumed;
+      REQUIRE(kvstore::MvccStore::ResumeInterruptedRestore(engine.get(), &resumed).ok());
+      CHECK(resumed == ck);
       REQUIRE(kvstore::MvccStore::Open(engine.get(), {}, &store).ok());
     } else {
       ++completed;
@@ -211,4 +216,66 @@ TEST_CASE("crash: SIGKILL during checkpoint restore is detected on reopen", "[cr
     }
   }
   CHECK(interrupted + completed == rounds);
+}
+
+TEST_CASE("crash: an interrupted restore whose checkpoint file is gone is still refused",
+          "[crash]") {
+  // Goal: ResumeInterruptedRestore only finishes a restore it can verify; without the file
+  // (or with a damaged one) the marker stays and Open keeps refusing the partial store.
+  kvtest::TempDir dir;
+  std::string ck = dir.Sub("ck");
+  {
+    kvtest::TestStore src;
+    for (int i = 0; i < 50; ++i) {
+      REQUIRE(src.Do(kvtest::PutReq("k" + std::to_string(i), "v")).ok());
+    }
+    REQUIRE(src->WriteCheckpointFile(ck).ok());
+  }
+  const std::string db = dir.Sub("db");
+  {
+    // An interrupted restore: the marker written, the families emptied, then a crash.
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      std::unique_ptr<kvstore::Engine> engine;
+      if (!kvstore::Engine::Open(db, {}, kvstore::MvccStore::ColumnFamilies(), &engine).ok()) {
+        _exit(3);
+      }
+      for (;;) {
+        if (!kvstore::MvccStore::RestoreCheckpoint(engine.get(), ck).ok()) _exit(4);
+      }
+    }
+    // Kill only once the marker can exist: the restore loop runs until killed.
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+  }
+  std::unique_ptr<kvstore::Engine> engine;
+  std::unique_ptr<kvstore::MvccStore> store;
+  REQUIRE(kvstore::Engine::Open(db, {}, kvstore::MvccStore::ColumnFamilies(), &engine).ok());
+  if (kvstore::MvccStore::Open(engine.get(), {}, &store).ok()) {
+    SUCCEED("the kill landed between two restores; nothing to resume");
+    return;
+  }
+  // A damaged file: verification fails, nothing is touched, the marker stays.
+  {
+    std::fstream f(ck, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(40);
+    const int byte = f.get();
+    REQUIRE(byte != EOF);
+    f.seekp(40);
+    f.put(static_cast<char>(byte ^ 0xff));
+  }
+  std::string resumed;
+  CHECK_FALSE(kvstore::MvccStore::ResumeInterruptedRestore(engine.get(), &resumed).ok());
+  CHECK(resumed.empty());
+  CHECK(kvstore::MvccStore::Open(engine.get(), {}, &store).code() == kvstore::Code::kDataLoss);
+  // No file at all: nothing resumed, and Open still names the marker.
+  std::filesystem::remove(ck);
+  REQUIRE(kvstore::MvccStore::ResumeInterruptedRestore(engine.get(), &resumed).ok());
+  CHECK(resumed.empty());
+  kvstore::Status st = kvstore::MvccStore::Open(engine.get(), {}, &store);
+  CHECK(st.code() == kvstore::Code::kDataLoss);
+  CHECK(st.message().find("interrupted checkpoint restore") != std::string::npos);
 }

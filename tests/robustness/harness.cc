@@ -21,6 +21,7 @@
 #include "tests/robustness/proxy.h"
 #include "tests/support/cluster.h"
 #include "tests/support/etcd_grpc.h"
+#include "tests/support/http_get.h"
 #include "tests/support/ports.h"
 
 namespace kv::robustness {
@@ -451,10 +452,12 @@ class Round {
   // The replace-member fault (see FaultKind::kReplaceMember). Throws if the member could not be
   // added back: the round then fails with a harness error (the cluster would stay at 2).
   void ReplaceMember();
+  // Arms `name` with `action` on member m over its failpoint endpoint. False when the member
+  // did not answer (down or paused); throws when it refused the request (a harness bug).
+  bool SetFailpoint(std::size_t m, const std::string& name, const std::string& action);
   // One remove + add + start of member m (index) through `first_asker` then the survivors.
-  // False if the new process died of a signal before it was ready (member_ids_[m] is then
-  // the crashed member's ID, to be removed by the next attempt).
-  bool ReplaceOnce(std::size_t m, std::size_t first_asker,
+  // Throws when the new member does not get ready (a crash while joining is a kvd bug).
+  void ReplaceOnce(std::size_t m, std::size_t first_asker,
                    const std::vector<std::size_t>& survivors, const std::string& tag);
   // True once member `id` is absent from MemberList on every member in `askers` (bounded).
   bool WaitMemberGone(std::uint64_t id, const std::vector<std::size_t>& askers);
@@ -482,8 +485,8 @@ class Round {
   std::vector<std::unique_ptr<Client>> clients_;
   std::vector<std::unique_ptr<Watcher>> watchers_;
   std::vector<bool> paused_;
+  std::vector<std::uint16_t> metrics_ports_;  // member i's metrics URL (failpoint endpoint)
   std::map<std::string, std::size_t> faults_;
-  std::size_t rejoin_crashes_ = 0;
   std::vector<Op> end_ops_;
   std::vector<MemberHash> hashes_;
   std::vector<Compaction> compactions_;
@@ -499,9 +502,11 @@ void Round::RefreshPids() {
 
 void Round::StartCluster() {
   const std::size_t n = options_.members;
-  const auto ports = kvtest::PickFreePorts(2 * n);
-  std::vector<std::uint16_t> proxy_ports(ports.begin(), ports.begin() + static_cast<long>(n));
-  std::vector<std::uint16_t> peer_ports(ports.begin() + static_cast<long>(n), ports.end());
+  const auto ports = kvtest::PickFreePorts(3 * n);
+  const long nl = static_cast<long>(n);
+  std::vector<std::uint16_t> proxy_ports(ports.begin(), ports.begin() + nl);
+  std::vector<std::uint16_t> peer_ports(ports.begin() + nl, ports.begin() + 2 * nl);
+  metrics_ports_.assign(ports.begin() + 2 * nl, ports.end());
   network_ = std::make_unique<PeerNetwork>(proxy_ports, peer_ports, [this](std::size_t m) {
     return m < pids_.size() ? pids_[m].load() : 0;
   });
@@ -515,7 +520,12 @@ void Round::StartCluster() {
   o.advertised_peer_ports = proxy_ports;
   // Small raft snapshots so that restarted or partitioned members also catch up by snapshot.
   o.extra_args = {"--snapshot-count=2000"};
-  o.env = {{"KVD_SNAPSHOT_CATCHUP_ENTRIES", "500"}};
+  o.env = {{"KVD_SNAPSHOT_CATCHUP_ENTRIES", "500"}, {"KVD_FAILPOINTS_HTTP", "1"}};
+  // Each member's metrics URL carries the failpoint endpoint (fsync-delay, fsync-fail).
+  for (std::size_t i = 0; i < n; ++i) {
+    o.member_extra_args.push_back(
+        {"--listen-metrics-urls=http://127.0.0.1:" + std::to_string(metrics_ports_[i])});
+  }
   cluster_ = std::make_unique<kvtest::EtcdLikeCluster>(o, kvtest::EtcdReadyProbe());
   RefreshPids();
   paused_.assign(n, false);
@@ -632,6 +642,45 @@ void Round::InjectFault(FaultKind kind) {
     case FaultKind::kReplaceMember:
       ReplaceMember();
       break;
+    case FaultKind::kFsyncDelay: {
+      const std::size_t m = PickVictim(true);
+      const std::string action =
+          "sleep(" + std::to_string(RandomMs(milliseconds(50), milliseconds(500)).count()) + ")";
+      if (!SetFailpoint(m, "raftBeforeSave", action)) break;
+      std::this_thread::sleep_for(RandomMs(milliseconds(1000), milliseconds(4000)));
+      // A member killed meanwhile lost its failpoints anyway; otherwise this must disarm.
+      if (!SetFailpoint(m, "raftBeforeSave", "off") && cluster_->Running(m)) {
+        throw std::runtime_error("fsync-delay: cannot disarm the failpoint on m" +
+                                 std::to_string(m));
+      }
+      break;
+    }
+    case FaultKind::kFsyncFail: {
+      const std::size_t m = PickVictim(true);
+      if (!SetFailpoint(m, "raftBeforeSave", "error")) break;
+      // The next raft log write fails and kvd aborts; the workload's writes come quickly.
+      const auto ended = cluster_->process(m).Wait(milliseconds(15000));
+      if (!ended) {
+        if (!SetFailpoint(m, "raftBeforeSave", "off")) {
+          throw std::runtime_error("fsync-fail: m" + std::to_string(m) +
+                                   " neither wrote nor could be disarmed");
+        }
+        Log("fsync-fail: m" + std::to_string(m) + " wrote nothing in 15 s; disarmed");
+        break;
+      }
+      if (!ended->KilledBy(SIGABRT)) {
+        throw std::runtime_error("fsync-fail: m" + std::to_string(m) + " ended with " +
+                                 ended->ToString() + ", expected SIGABRT");
+      }
+      Log("fsync-fail: m" + std::to_string(m) + " aborted (" + ended->ToString() + ")");
+      RefreshPids();
+      std::this_thread::sleep_for(RandomMs(milliseconds(200), milliseconds(2000)));
+      cluster_->Restart(m, /*wait_ready=*/false);
+      RefreshPids();
+      cluster_->WaitReady(m);
+      Log("m" + std::to_string(m) + " restarted and ready");
+      break;
+    }
     case FaultKind::kCompact: {
       const std::int64_t rev =
           std::min(shared_.audit_revision.load(), shared_.latest_revision.load()) - 5;
@@ -672,6 +721,15 @@ bool TransientMemberChangeError(const grpc::Status& s) {
          s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
 }
 
+bool Round::SetFailpoint(std::size_t m, const std::string& name, const std::string& action) {
+  const kvtest::HttpReply r =
+      kvtest::HttpGet(metrics_ports_[m], "/debug/failpoints?" + name + "=" + action);
+  Log("failpoint m" + std::to_string(m) + " " + name + "=" + action + ": " +
+      (r.status == 200 ? std::string("ok") : "HTTP " + std::to_string(r.status) + " " + r.body));
+  if (r.status == 400) throw std::runtime_error("failpoint refused: " + r.body);
+  return r.status == 200;
+}
+
 bool Round::WaitMemberGone(std::uint64_t id, const std::vector<std::size_t>& askers) {
   const auto deadline = std::chrono::steady_clock::now() + kMemberGoneTimeout;
   for (const std::size_t a : askers) {
@@ -708,18 +766,10 @@ void Round::ReplaceMember() {
     if (i != m) survivors.push_back(i);
   }
   const std::string tag = "replace-member m" + std::to_string(m);
-  // A replacement that crashes while joining (known kvd bug, see ReplaceOnce) is itself
-  // removed and replaced, a bounded number of times.
-  constexpr int kReplaceAttemptsMax = 3;
-  for (int attempt = 0; attempt < kReplaceAttemptsMax; ++attempt) {
-    const std::size_t first_asker = attempt == 0 ? static_cast<std::size_t>(leader) : survivors[0];
-    if (ReplaceOnce(m, first_asker, survivors, tag)) return;
-  }
-  throw std::runtime_error(tag + ": " + std::to_string(kReplaceAttemptsMax) +
-                           " replacements in a row crashed while joining");
+  ReplaceOnce(m, static_cast<std::size_t>(leader), survivors, tag);
 }
 
-bool Round::ReplaceOnce(std::size_t m, std::size_t first_asker,
+void Round::ReplaceOnce(std::size_t m, std::size_t first_asker,
                         const std::vector<std::size_t>& survivors, const std::string& tag) {
   const std::uint64_t old_id = member_ids_[m];
   Log(tag + ": remove " + FormatHex(old_id));
@@ -755,7 +805,7 @@ bool Round::ReplaceOnce(std::size_t m, std::size_t first_asker,
   if (!WaitMemberGone(old_id, survivors)) {
     if (!remove_error.empty()) {
       Log(tag + ": not removed, fault skipped");
-      return true;
+      return;
     }
     throw std::runtime_error(tag + ": removed member " + FormatHex(old_id) +
                              " still listed after " + std::to_string(kMemberGoneTimeout.count()) +
@@ -824,28 +874,8 @@ bool Round::ReplaceOnce(std::size_t m, std::size_t first_asker,
   //    the proxies at once (as a restart does), then wait until it serves.
   cluster_->Rejoin(m, /*wait_ready=*/false);
   RefreshPids();
-  try {
-    cluster_->WaitReady(m);
-  } catch (const std::exception& e) {
-    // Known kvd bug (docs/robustness.md, "Known kvd bugs"): the joining member sometimes dies
-    // of SIGSEGV while restoring the leader's raft snapshot, and its data dir then refuses to
-    // open (interrupted checkpoint restore). Counted and reported; the crashed member is then
-    // removed and replaced again under yet another ID (never restarted on a wiped data dir
-    // under the same ID: as a voter it may have voted), so the round goes on and the
-    // checkers still judge the history. Any other way of not getting ready fails the round.
-    if (cluster_->Running(m) || !cluster_->process(m).exit_status() ||
-        !cluster_->process(m).exit_status()->signaled) {
-      throw;
-    }
-    ++rejoin_crashes_;
-    Log(tag + ": KVD BUG: the rejoined member died (" +
-        cluster_->process(m).exit_status()->ToString() +
-        ") before it was ready; removing and replacing it again");
-    RefreshPids();
-    return false;
-  }
+  cluster_->WaitReady(m);  // throws (failing the round) if it dies or never gets ready
   Log(tag + ": rejoined and ready");
-  return true;
 }
 
 void Round::RecoverAll() {
@@ -1081,7 +1111,6 @@ HarnessResult Round::Run() {
   }
   result.report = CheckHistory(std::move(h));
   result.faults = faults_;
-  result.rejoin_crashes = rejoin_crashes_;
   if (network_) {
     result.peer_connections = network_->connections_accepted();
     result.peer_connections_unidentified = network_->unidentified_connections();
@@ -1109,14 +1138,18 @@ std::string ToString(FaultKind kind) {
       return "compact";
     case FaultKind::kReplaceMember:
       return "replace-member";
+    case FaultKind::kFsyncDelay:
+      return "fsync-delay";
+    case FaultKind::kFsyncFail:
+      return "fsync-fail";
   }
   return "?";
 }
 
 std::vector<FaultKind> AllFaults() {
-  return {FaultKind::kKill,         FaultKind::kPause,      FaultKind::kMoveLeader,
-          FaultKind::kPartition,    FaultKind::kAsymmetric, FaultKind::kCompact,
-          FaultKind::kReplaceMember};
+  return {FaultKind::kKill,          FaultKind::kPause,      FaultKind::kMoveLeader,
+          FaultKind::kPartition,     FaultKind::kAsymmetric, FaultKind::kCompact,
+          FaultKind::kReplaceMember, FaultKind::kFsyncDelay, FaultKind::kFsyncFail};
 }
 
 std::string HarnessResult::Summary() const {
@@ -1126,9 +1159,6 @@ std::string HarnessResult::Summary() const {
   for (const auto& [kind, n] : faults) out << " " << kind << "=" << n;
   out << "; peer connections " << peer_connections << " (" << peer_connections_unidentified
       << " unidentified)";
-  if (rejoin_crashes > 0) {
-    out << "; KVD BUG: " << rejoin_crashes << " rejoined member(s) crashed while joining";
-  }
   out << "\n";
   if (!error.empty()) out << "harness error: " << error << "\n";
   out << report.Summary();

@@ -32,6 +32,13 @@ enum class FaultKind {
   // (MemberAdd, as a voter) with the same peer URL and started with
   // --initial-cluster-state=existing. Drawn less often than the others (kReplaceMemberWeight).
   kReplaceMember,
+  // The raft log's synced write of one member (the leader more often) delayed by 50-500 ms
+  // for 1-4 s (failpoint raftBeforeSave=sleep(MS), armed over the member's test-only HTTP
+  // endpoint), then disarmed.
+  kFsyncDelay,
+  // The raft log's synced write of one member fails (raftBeforeSave=error): kvd must abort
+  // (it cannot persist what it would acknowledge); it is then restarted on the same data dir.
+  kFsyncFail,
 };
 
 // Relative weight of replace-member in the draw (every other kind weighs 1): about one per
@@ -68,9 +75,6 @@ struct HarnessResult {
   // faults never apply to them: a high share means the partitions did not bite).
   std::uint64_t peer_connections = 0;
   std::uint64_t peer_connections_unidentified = 0;
-  // Replacement members that died of a signal before they were ready (a known kvd bug,
-  // docs/robustness.md); each was removed and replaced again and the round went on.
-  std::size_t rejoin_crashes = 0;
   std::string error;          // harness failure (cluster did not recover, ...), "" if none
   std::string artifacts_dir;  // set when artifacts were kept
   std::string Summary() const;

@@ -117,6 +117,7 @@ void EtcdLikeCluster::Spawn(std::size_t i) {
   ProcessOptions po;
   po.argv = Args(i);
   po.env = options_.env;
+  po.env.insert(po.env.end(), At(i).extra_env.begin(), At(i).extra_env.end());
   po.env_unset_prefixes = {"ETCD_", "ETCDCTL_"};
   po.log_path = log_path(i);
   At(i).process = std::make_unique<Process>(std::move(po));

@@ -89,6 +89,11 @@ class EtcdLikeCluster {
   // (Cluster/MemberAdd) and its --initial-cluster (every member's name and advertised peer URL,
   // unchanged) matches the cluster's membership. `wait_ready` as in Restart.
   void Rejoin(std::size_t i, bool wait_ready = true);
+  // Member i's environment gets `env` too (after options().env) from its next start on, until
+  // changed again (e.g. KVD_FAILPOINTS for one member).
+  void SetMemberEnv(std::size_t i, std::vector<std::pair<std::string, std::string>> env) {
+    At(i).extra_env = std::move(env);
+  }
   // Waits until member i passes the probe; throws SupportError on timeout or exit.
   void WaitReady(std::size_t i);
 
@@ -105,6 +110,7 @@ class EtcdLikeCluster {
     std::uint16_t advertised_peer_port = 0;
     std::string endpoint;
     bool existing = false;  // started by Rejoin: --initial-cluster-state=existing
+    std::vector<std::pair<std::string, std::string>> extra_env;  // see SetMemberEnv
     std::unique_ptr<Process> process;
   };
 

@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <string>
 
-namespace deploytest {
+namespace kvtest {
 
 struct HttpReply {
   int status = 0;  // 0: no answer (connection refused, timeout, malformed)
@@ -59,4 +59,4 @@ inline HttpReply HttpGet(uint16_t port, const std::string& path,
   return reply;
 }
 
-}  // namespace deploytest
+}  // namespace kvtest
