@@ -1,6 +1,6 @@
 // The CI schedule of the robustness harness: a few seeded rounds on real 3-member kvd
-// clusters with every fault kind, each checked for linearizability, watch guarantees,
-// acknowledged writes and HashKV agreement. A failing round prints where it kept its
+// clusters (and one on 5 members) with every fault kind, each checked for linearizability, watch
+// guarantees, acknowledged writes and HashKV agreement. A failing round prints where it kept its
 // history, logs and seed, and how to replay.
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -14,10 +14,11 @@ namespace {
 
 using namespace kv::robustness;
 
-void RunSeed(std::uint64_t seed) {
+void RunSeed(std::uint64_t seed, std::size_t members = 3) {
   HarnessOptions o;
   o.kvd_binary = KVD_BINARY;
   o.seed = seed;
+  o.members = members;
   o.workload_duration = std::chrono::seconds(40);
   if (const char* s = std::getenv("KV_ROBUSTNESS_SECONDS")) {
     o.workload_duration = std::chrono::seconds(std::atoi(s));
@@ -47,6 +48,11 @@ TEST_CASE("robustness round seed 2", "[robustness]") {
 TEST_CASE("robustness round seed 3", "[robustness]") {
   // Goal: the same under the faults of seed 3.
   RunSeed(3);
+}
+
+TEST_CASE("robustness round seed 4 on 5 members", "[robustness]") {
+  // Goal: the same on a 5-member cluster (quorum 3; every fault kind, replace-member included).
+  RunSeed(4, 5);
 }
 
 }  // namespace

@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   std::string kvd = KVD_BINARY;
   bool keep = false;
   std::vector<std::string> fault_names;
+  std::size_t members = 3;
   app.add_option("--seed", seed, "seed of the first round (round i uses seed + i)");
   app.add_option("--duration", duration, "run rounds until this much time passed (90s, 15m, 1h)");
   app.add_option("--rounds", rounds, "number of rounds (default 1 unless --duration)");
@@ -48,6 +49,7 @@ int main(int argc, char** argv) {
   app.add_option("--artifacts", artifacts, "where failing rounds keep their files ($TMPDIR)");
   app.add_option("--kvd", kvd, "the kvd binary");
   app.add_flag("--keep", keep, "keep the artifacts of passing rounds too");
+  app.add_option("--members", members, "cluster size (3 or 5)")->check(CLI::IsMember({3, 5}));
   app.add_option("--faults", fault_names, "only these fault kinds (comma-separated; default all)")
       ->delimiter(',');
   CLI11_PARSE(app, argc, argv);
@@ -92,6 +94,7 @@ int main(int argc, char** argv) {
     o.artifacts_root = artifacts;
     o.keep_always = keep;
     o.faults = fault_kinds;
+    o.members = members;
     const kv::robustness::HarnessResult r = kv::robustness::RunRound(o);
     ++done;
     ops += r.ops_ok + r.ops_unknown;
