@@ -1,10 +1,12 @@
 #include "kvstore/mvcc_store.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <rocksdb/db.h>
 #include <rocksdb/iterator.h>
 #include <rocksdb/utilities/write_batch_with_index.h>
 #include <rocksdb/write_batch.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -1780,6 +1782,23 @@ Status ParseCheckpoint(
   return Status::Ok();
 }
 
+// fsync of `path` and of the directory holding it (so its name survives a power loss too).
+Status SyncFileAndDir(const std::string& path) {
+  auto sync_one = [](const std::string& p, int flags) -> Status {
+    const int fd = ::open(p.c_str(), flags | O_CLOEXEC);
+    if (fd < 0) return {Code::kInternal, "kvstore: open " + p + ": " + std::strerror(errno)};
+    const bool ok = ::fsync(fd) == 0;
+    const int err = errno;
+    ::close(fd);
+    if (!ok) return {Code::kInternal, "kvstore: fsync " + p + ": " + std::strerror(err)};
+    return Status::Ok();
+  };
+  if (Status s = sync_one(path, O_RDONLY); !s.ok()) return s;
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  return sync_one(dir, O_RDONLY | O_DIRECTORY);
+}
+
 }  // namespace
 
 Status MvccStore::RestoreCheckpoint(Engine* engine, const std::string& path) {
@@ -1792,10 +1811,16 @@ Status MvccStore::RestoreCheckpoint(Engine* engine, const std::string& path) {
       return {Code::kInvalidArgument, "kvstore: checkpoint " + path + " has unknown family " + f};
     }
   }
+  // The marker names the file, and a resume after power loss re-reads it: the file must be
+  // durable before the marker is, and the name must not depend on the working directory.
+  if (Status s = SyncFileAndDir(path); !s.ok()) return s;
+  std::error_code ec;
+  const std::string marker = std::filesystem::absolute(path, ec).lexically_normal().string();
+  if (ec) return {Code::kInternal, "kvstore: absolute path of " + path + ": " + ec.message()};
   rocksdb::WriteOptions sync;
   sync.sync = true;
   rocksdb::DB* db = engine->db();
-  if (Status s = FromRocks(db->Put(sync, db->DefaultColumnFamily(), kRestoreMarker, path),
+  if (Status s = FromRocks(db->Put(sync, db->DefaultColumnFamily(), kRestoreMarker, marker),
                            "write restore marker");
       !s.ok()) {
     return s;
@@ -1825,6 +1850,8 @@ Status MvccStore::RestoreCheckpoint(Engine* engine, const std::string& path) {
   }
   return s;
 }
+
+bool MvccStore::Poisoned() const { return impl_->poisoned; }
 
 Status MvccStore::RestoreCheckpointFile(const std::string& path) {
   Impl& m = *impl_;

@@ -161,6 +161,9 @@ class MvccStore : public History {
   // in the middle is detected by the next Open. Apply thread only; reads on other threads wait
   // for it (they never see the families half restored).
   Status RestoreCheckpointFile(const std::string& path);
+  // True after an Apply or a restore failed part-way: the store's content is not one the
+  // raft log describes, and it refuses to apply more until reopened. Apply thread only.
+  bool Poisoned() const;
   // The same on an Engine without an open store: the way back after Open reported an
   // interrupted restore. Open a store on the engine afterwards.
   static Status RestoreCheckpoint(Engine* engine, const std::string& path);

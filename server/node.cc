@@ -635,6 +635,13 @@ void Node::HandleEvent(Event& ev) {
           kvstore::Status s = store_->RestoreCheckpointFile(ev.path);
           ok = s.ok();
           if (!ok) KVD_LOG("restoring snapshot checkpoint failed: %s", s.message().c_str());
+          // Failed after the store was emptied: serving or retrying from a half-restored store
+          // is not an option, and deleting the file would make the next start refuse the data
+          // dir. Stop with the file kept; the next start resumes the restore from it.
+          SERVER_CHECK(ok || !store_->Poisoned(),
+                       "snapshot restore failed part-way (%s); %s is kept and the restore "
+                       "resumes at the next start",
+                       s.message().c_str(), ev.path.c_str());
           // The restore skipped revisions without OnRevision (even a failed one may have
           // replaced part of the store): live watchers catch up from the new history (or are
           // canceled by its compaction).
@@ -646,6 +653,10 @@ void Node::HandleEvent(Event& ev) {
           }
         };
         ok = false;
+        // This member follows a leader now: snapshots it was still sending as an earlier leader
+        // are useless, and each holds the store's read gate, which the restore must take
+        // exclusively (a slow peer would stall the restore and every read behind it).
+        transport_->CancelSnapshotSends();
         if (PushApply(job)) WaitApplyIdle();
       }
       std::error_code ec;

@@ -24,7 +24,8 @@ struct Transport::Peer {
   std::condition_variable cv;
   std::deque<raft::Message> queue;  // bounded by limits_.queue_msgs_max
   bool stop = false;
-  grpc::ClientContext* active = nullptr;  // the call in progress, for Stop to cancel
+  grpc::ClientContext* active = nullptr;         // the call in progress, for Stop to cancel
+  grpc::ClientContext* snapshot_call = nullptr;  // set while a snapshot is being sent
   // When the current stream's first write succeeded; nullopt while the link is down.
   std::optional<std::chrono::steady_clock::time_point> up_since;
   std::thread thread;
@@ -367,6 +368,17 @@ void Transport::Start() {
   }
 }
 
+void Transport::CancelSnapshotSends() {
+  std::lock_guard<std::mutex> peers_lk(peers_mu_);
+  for (auto& [id, p] : peers_) {
+    std::lock_guard<std::mutex> lk(p->mu);
+    if (p->snapshot_call != nullptr) {
+      KVD_LOG("canceling the snapshot being sent to %s", FormatId(id).c_str());
+      p->snapshot_call->TryCancel();
+    }
+  }
+}
+
 void Transport::Stop() {
   std::map<uint64_t, std::unique_ptr<Peer>> peers;
   {
@@ -653,6 +665,7 @@ bool Transport::SendSnapshot(Peer* peer, const raft::Message& m) {
     std::lock_guard<std::mutex> lk(peer->mu);
     if (peer->stop) return false;
     peer->active = &ctx;
+    peer->snapshot_call = &ctx;
   }
   kvdpb::PeerAck ack;
   auto writer = peer->stub->Snapshot(&ctx, &ack);
@@ -677,6 +690,7 @@ bool Transport::SendSnapshot(Peer* peer, const raft::Message& m) {
   {
     std::lock_guard<std::mutex> lk(peer->mu);
     peer->active = nullptr;
+    peer->snapshot_call = nullptr;
   }
   ok = ok && st.ok();
   KVD_LOG("snapshot at index %llu to %s: %s",

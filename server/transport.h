@@ -67,6 +67,9 @@ class Transport {
 
   void Start();
   void Stop();
+  // Cancels the snapshot streams in flight (each fails and is reported to raft as failed);
+  // snapshots queued later are sent as usual. Any thread.
+  void CancelSnapshotSends();
   // Raft thread: queues each message for its destination.
   void Send(std::vector<raft::Message> msgs);
   // Forwards a lease keep-alive to peer `leader`; `done` gets the granted TTL (0: no such

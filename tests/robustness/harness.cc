@@ -659,14 +659,16 @@ void Round::InjectFault(FaultKind kind) {
       const std::size_t m = PickVictim(true);
       if (!SetFailpoint(m, "raftBeforeSave", "error")) break;
       // The next raft log write fails and kvd aborts; the workload's writes come quickly.
-      const auto ended = cluster_->process(m).Wait(milliseconds(15000));
-      if (!ended) {
-        if (!SetFailpoint(m, "raftBeforeSave", "off")) {
-          throw std::runtime_error("fsync-fail: m" + std::to_string(m) +
-                                   " neither wrote nor could be disarmed");
-        }
+      auto ended = cluster_->process(m).Wait(milliseconds(15000));
+      if (!ended && SetFailpoint(m, "raftBeforeSave", "off")) {
         Log("fsync-fail: m" + std::to_string(m) + " wrote nothing in 15 s; disarmed");
         break;
+      }
+      // Not disarmable: it may have aborted just after the wait ended.
+      if (!ended) ended = cluster_->process(m).Wait(milliseconds(5000));
+      if (!ended) {
+        throw std::runtime_error("fsync-fail: m" + std::to_string(m) +
+                                 " neither wrote nor could be disarmed");
       }
       if (!ended->KilledBy(SIGABRT)) {
         throw std::runtime_error("fsync-fail: m" + std::to_string(m) + " ended with " +
