@@ -155,18 +155,23 @@ Status Engine::AddColumnFamily(const std::string& name) {
 Status Engine::RecreateColumnFamily(const std::string& name) {
   rocksdb::ColumnFamilyHandle* old = nullptr;
   {
-    std::unique_lock lock(rep_->handles_mu);
+    std::shared_lock lock(rep_->handles_mu);
     auto it = rep_->handles.find(name);
-    if (it != rep_->handles.end()) {
-      old = it->second;
-      rep_->handles.erase(it);
-    }
+    if (it != rep_->handles.end()) old = it->second;
   }
   if (old != nullptr) {
-    rocksdb::Status s = rep_->db->DropColumnFamily(old);
-    rocksdb::Status d = rep_->db->DestroyColumnFamilyHandle(old);
-    if (!s.ok()) return FromRocks(s, "drop column family " + name);
-    if (!d.ok()) return FromRocks(d, "destroy column family handle " + name);
+    // A failed drop leaves the family and its handle as they were (still usable, still
+    // mapped); only a dropped family's handle leaves the map and is destroyed.
+    if (rocksdb::Status s = rep_->db->DropColumnFamily(old); !s.ok()) {
+      return FromRocks(s, "drop column family " + name);
+    }
+    {
+      std::unique_lock lock(rep_->handles_mu);
+      rep_->handles.erase(name);
+    }
+    if (rocksdb::Status d = rep_->db->DestroyColumnFamilyHandle(old); !d.ok()) {
+      return FromRocks(d, "destroy column family handle " + name);
+    }
   }
   return AddColumnFamily(name);
 }

@@ -99,7 +99,7 @@ const std::vector<FlagSpec>& Flags() {
        "DNS SRV domain for bootstrap (not supported by kvd).", false},
       {"discovery-srv-name", Kind::kString, "", kClustering, "Suffix of the SRV name.", false},
       {"strict-reconfig-check", Kind::kBool, "true", kClustering,
-       "Reject reconfigurations that would lose quorum.", false},
+       "Reject reconfigurations that would lose quorum.", true},
       {"pre-vote", Kind::kBool, "false", kClustering, "Run a pre-vote election phase.", false},
       {"auto-compaction-retention", Kind::kString, "0", kClustering,
        "Auto compaction retention (0: disabled).", false},
@@ -839,6 +839,7 @@ std::string Config::Describe() const {
   out << "\n"
       << "initial-cluster-state: " << ToString(initial_cluster_state) << "\n"
       << "initial-cluster-token: " << initial_cluster_token << "\n"
+      << "strict-reconfig-check: " << (strict_reconfig_check ? "true" : "false") << "\n"
       << "heartbeat-interval-ms: " << heartbeat_interval_ms << "\n"
       << "election-timeout-ms: " << election_timeout_ms << "\n"
       << "election-timeout-ticks: " << election_timeout_ticks() << "\n"
@@ -941,6 +942,11 @@ Status ParseConfig(std::span<const std::string> args, std::span<const std::strin
   c.initial_cluster_state =
       value("initial-cluster-state") == "new" ? ClusterState::kNew : ClusterState::kExisting;
   c.initial_cluster_token = value("initial-cluster-token");
+  {
+    const std::string& strict = value("strict-reconfig-check");
+    SERVER_CHECK(ParseGoBool(strict, &c.strict_reconfig_check),
+                 "value '%s' was validated as a bool", strict.c_str());
+  }
   c.logger = value("logger");
   c.log_outputs = Split(value("log-outputs"), ',');
   c.log_format = value("log-format") == "json" ? LogFormat::kJson : LogFormat::kText;

@@ -103,6 +103,9 @@ struct Config {
   std::vector<InitialMember> initial_cluster;  // sorted by name
   ClusterState initial_cluster_state = ClusterState::kNew;
   std::string initial_cluster_token = "etcd-cluster";
+  // --strict-reconfig-check: member changes that could cost the quorum are refused (etcd's
+  // mayAddMember / mayRemoveMember / mayPromoteMember). Off: only etcd's validation remains.
+  bool strict_reconfig_check = true;
 
   // Logging.
   LogLevel log_level = LogLevel::kInfo;

@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <optional>
+#include <string>
 #include <string_view>
 
 #include "kvstore/failpoint.h"
@@ -25,6 +27,34 @@ void SetKeepalive(grpc::ServerBuilder& b) {
   b.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   b.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 2 * 60 * 60 * 1000);
   b.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
+}
+
+// A query-string component with %XX escapes (and '+' for space) decoded; nullopt for a
+// malformed escape.
+std::optional<std::string> PercentDecode(std::string_view in) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '+') {
+      out.push_back(' ');
+    } else if (in[i] != '%') {
+      out.push_back(in[i]);
+    } else {
+      if (i + 2 >= in.size()) return std::nullopt;
+      const int hi = hex(in[i + 1]);
+      const int lo = hex(in[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out.push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -82,7 +112,7 @@ Status KvdServer::Start() {
   wo.progress_interval = std::chrono::milliseconds(config_.watch_progress_notify_interval_ms);
   wo.watchers_gauge = &etcd_metrics_->mvcc_watcher_total;
   watch_ = std::make_unique<WatchService>(node_.get(), wo);
-  auth_ = std::make_unique<AuthService>();
+  auth_ = std::make_unique<AuthService>(node_.get());
   {
     grpc::ServerBuilder b;
     for (const Url& u : config_.listen_client_urls) {
@@ -131,12 +161,14 @@ Status KvdServer::Start() {
         std::string_view q = req.query;
         while (!q.empty()) {
           const size_t amp = q.find('&');
-          const std::string_view item = q.substr(0, amp);
+          const std::optional<std::string> decoded = PercentDecode(q.substr(0, amp));
           q = amp == std::string_view::npos ? std::string_view() : q.substr(amp + 1);
+          const std::string_view item = decoded ? std::string_view(*decoded) : std::string_view();
           const size_t eq = item.find('=');
           kvstore::Status fs =
-              eq == std::string_view::npos
-                  ? kvstore::Status(kvstore::Code::kInvalidArgument, "expected NAME=ACTION")
+              !decoded || eq == std::string_view::npos
+                  ? kvstore::Status(kvstore::Code::kInvalidArgument,
+                                    "expected NAME=ACTION (percent-encoded)")
                   : kvstore::failpoint::Set(item.substr(0, eq), item.substr(eq + 1));
           if (!fs.ok()) {
             r.status = 400;

@@ -244,9 +244,11 @@ kvstore::Status Node::CheckMemberChange(const kvdpb::MemberChangeContext& change
   // (a peer must have been reachable for several election timeouts).
   const auto healthy_for =
       std::chrono::milliseconds(std::min<uint64_t>(5000, 5 * config_.election_timeout_ms));
-  kvstore::Status s =
-      membership_.CheckStrict(change, config_.member_id, transport_->Links(healthy_for));
-  if (!s.ok()) return s;
+  if (config_.strict_reconfig_check) {
+    kvstore::Status s =
+        membership_.CheckStrict(change, config_.member_id, transport_->Links(healthy_for));
+    if (!s.ok()) return s;
+  }
   return membership_.Validate(change);
 }
 

@@ -425,6 +425,8 @@ grpc::ServerUnaryReactor* AuthService::Authenticate(
     grpc::CallbackServerContext* ctx, const etcdserverpb::AuthenticateRequest* /*req*/,
     etcdserverpb::AuthenticateResponse* /*resp*/) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  // etcd 3.4's interceptor refuses learners before any auth check.
+  if (RefuseOnLearner(node_, reactor)) return reactor;
   reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                                "etcdserver: authentication is not enabled"));
   return reactor;

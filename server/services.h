@@ -113,9 +113,13 @@ class ClusterService final : public etcdserverpb::Cluster::CallbackService {
 // disabled (etcdctl --user then proceeds without a token); the other RPCs are UNIMPLEMENTED.
 class AuthService final : public etcdserverpb::Auth::CallbackService {
  public:
+  explicit AuthService(Node* node) : node_(node) {}
   grpc::ServerUnaryReactor* Authenticate(grpc::CallbackServerContext* ctx,
                                          const etcdserverpb::AuthenticateRequest* req,
                                          etcdserverpb::AuthenticateResponse* resp) override;
+
+ private:
+  Node* node_;
 };
 
 class LeaseService final : public etcdserverpb::Lease::CallbackService {

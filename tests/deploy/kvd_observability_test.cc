@@ -223,7 +223,13 @@ TEST_CASE("the failpoint endpoint exists only when asked for, and arms and disar
   r = kvtest::HttpGet(port, "/debug/failpoints?raftBeforeSav=error");
   CHECK(r.status == 400);
   CHECK(r.body.find("unknown failpoint") != std::string::npos);
-  r = kvtest::HttpGet(port, "/debug/failpoints?raftBeforeSave=off");
+  // Percent-encoded, as an HTTP client library sends it.
+  r = kvtest::HttpGet(port, "/debug/failpoints?backendBeforeCommit=sleep%2810%29");
+  CHECK(r.status == 200);
+  CHECK(r.body == "backendBeforeCommit=sleep(10)\nraftBeforeSave=sleep(20)\n");
+  r = kvtest::HttpGet(port, "/debug/failpoints?backendBeforeCommit=sleep%2");
+  CHECK(r.status == 400);
+  r = kvtest::HttpGet(port, "/debug/failpoints?raftBeforeSave=off&backendBeforeCommit=off");
   CHECK(r.status == 200);
   CHECK(r.body.empty());
   CHECK(kvtest::TailOfFile(cluster->log_path(0), 1 << 16)

@@ -108,7 +108,7 @@ TEST_CASE("invalid option combinations are rejected with a reason", "[kvbench]")
   }
 }
 
-TEST_CASE("--help prints usage and exits 0 without a run", "[kvbench]") {
+TEST_CASE("kvbench --help prints usage and exits 0 without a run", "[kvbench]") {
   // Goal: help is not an error and does not start a run.
   const auto r = Parse({"put", "--help"});
   CHECK_FALSE(r.options);

@@ -404,7 +404,7 @@ TEST_CASE("initial cluster must contain this member with its advertised peer URL
               1);
 }
 
-TEST_CASE("--name alone implies a one-member initial cluster", "[config]") {
+TEST_CASE("a lone --name implies a one-member initial cluster", "[config]") {
   // Goal: etcd's UpdateDefaultClusterFromName: name=<each advertise peer URL>, also when the
   // default cluster string is given explicitly.
   for (const auto& extra : std::vector<std::vector<std::string>>{
@@ -580,4 +580,24 @@ TEST_CASE("flag --experimental-corrupt-check-time is implemented, on by default"
               "error verifying flags, --experimental-corrupt-check-time must not be negative. "
               "See 'kvd --help'.",
               1);
+}
+
+TEST_CASE("flag --strict-reconfig-check is implemented, on by default", "[config]") {
+  // Goal: the check is on unless the flag or ETCD_STRICT_RECONFIG_CHECK turns it off, and the
+  // flag is not reported as ignored.
+  Config d;
+  REQUIRE(Parse({"kvd"}, &d).ok());
+  CHECK(d.strict_reconfig_check);
+  CHECK(d.Describe().find("strict-reconfig-check: true\n") != std::string::npos);
+  Config off;
+  REQUIRE(Parse(Args({"--strict-reconfig-check=false"}), &off).ok());
+  CHECK_FALSE(off.strict_reconfig_check);
+  CHECK(off.ignored_flags.empty());
+  CHECK(off.Describe().find("strict-reconfig-check: false\n") != std::string::npos);
+  Config on;
+  REQUIRE(Parse(Args({"--strict-reconfig-check"}), &on).ok());
+  CHECK(on.strict_reconfig_check);
+  Config env_off;
+  REQUIRE(Parse({"kvd"}, &env_off, {"ETCD_STRICT_RECONFIG_CHECK=false"}).ok());
+  CHECK_FALSE(env_off.strict_reconfig_check);
 }

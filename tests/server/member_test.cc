@@ -382,6 +382,18 @@ TEST_CASE("a learner is added, catches up, is promoted and serves linearizable r
     CHECK(put.error_message() == "etcdserver: rpc not supported for learner");
     CHECK(MemberList(l.endpoint()).status.error_message() ==
           "etcdserver: rpc not supported for learner");
+    {
+      // Refused before the auth check, as etcd's interceptor does.
+      auto auth = etcdserverpb::Auth::NewStub(Channel(l.endpoint()));
+      grpc::ClientContext actx;
+      actx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      etcdserverpb::AuthenticateRequest areq;
+      areq.set_name("root");
+      areq.set_password("secret");
+      etcdserverpb::AuthenticateResponse aresp;
+      CHECK(auth->Authenticate(&actx, areq, &aresp).error_message() ==
+            "etcdserver: rpc not supported for learner");
+    }
     auto maint = etcdserverpb::Maintenance::NewStub(Channel(l.endpoint()));
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
@@ -511,6 +523,31 @@ TEST_CASE("membership errors carry etcd's codes and messages", "[integration]") 
   r = MemberRemove(c->endpoint(alive), dead_id);
   CHECK(r.status.error_message() == "");
   CHECK(r.members.size() == 2);
+  CHECK(Put(c->endpoint(alive), "still", "serving").ok());
+}
+
+TEST_CASE("with --strict-reconfig-check=false a member change is accepted while a voter is down",
+          "[integration]") {
+  // Goal: the flag turns etcd's strict reconfiguration check off: with a voter down, adding a
+  // learner is accepted (with the default check it is refused, see the test above).
+  kvtest::ClusterOptions o = kvdtest::KvdOptions(3);
+  o.extra_args = {"--strict-reconfig-check=false"};
+  auto c = kvtest::StartEtcdLikeCluster(o);
+  grpc::Status st;
+  REQUIRE(Eventually([&] { return LeaderOf(c->endpoint(0)) != 0; }));
+  const uint64_t lead = LeaderOf(c->endpoint(0));
+  std::size_t follower = 3;
+  for (std::size_t i = 0; i < 3 && follower == 3; ++i) {
+    if (MemberStatus(c->endpoint(i), &st).header().member_id() != lead) follower = i;
+  }
+  REQUIRE(follower < 3);
+  const std::size_t alive = follower == 0 ? 1 : 0;
+  c->Kill(follower, SIGKILL);
+  // Past the point where the leader has seen the link break (the default check would refuse).
+  std::this_thread::sleep_for(milliseconds(1000));
+  const Members r = MemberAdd(c->endpoint(alive), {"http://127.0.0.1:11"}, true);
+  CHECK(r.status.error_message() == "");
+  CHECK(r.members.size() == 4);
   CHECK(Put(c->endpoint(alive), "still", "serving").ok());
 }
 
