@@ -1799,18 +1799,30 @@ Status SyncFileAndDir(const std::string& path) {
   return sync_one(dir, O_RDONLY | O_DIRECTORY);
 }
 
-}  // namespace
-
-Status MvccStore::RestoreCheckpoint(Engine* engine, const std::string& path) {
+// Pass 1 of a restore: the whole file parses, its checksum matches, and it holds only families
+// of ours. Touches nothing.
+Status VerifyCheckpoint(const std::string& path) {
   std::vector<std::string> families;
-  // Pass 1: verify everything before touching the store.
   if (Status s = ParseCheckpoint(path, &families, nullptr); !s.ok()) return s;
-  const auto ours = ColumnFamilies();
+  const auto ours = MvccStore::ColumnFamilies();
   for (const auto& f : families) {
     if (std::find(ours.begin(), ours.end(), f) == ours.end()) {
       return {Code::kInvalidArgument, "kvstore: checkpoint " + path + " has unknown family " + f};
     }
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status MvccStore::RestoreCheckpoint(Engine* engine, const std::string& path) {
+  if (Status s = VerifyCheckpoint(path); !s.ok()) return s;
+  return LoadVerifiedCheckpoint(engine, path);
+}
+
+Status MvccStore::LoadVerifiedCheckpoint(Engine* engine, const std::string& path) {
+  std::vector<std::string> families;
+  const auto ours = ColumnFamilies();
   // The marker names the file, and a resume after power loss re-reads it: the file must be
   // durable before the marker is, and the name must not depend on the working directory.
   if (Status s = SyncFileAndDir(path); !s.ok()) return s;
@@ -1855,11 +1867,11 @@ bool MvccStore::Poisoned() const { return impl_->poisoned; }
 
 Status MvccStore::RestoreCheckpointFile(const std::string& path) {
   Impl& m = *impl_;
-  std::vector<std::string> families;
-  if (Status s = ParseCheckpoint(path, &families, nullptr); !s.ok()) return s;
+  // Verified before the gate is taken: readers wait only for the drop and the load.
+  if (Status s = VerifyCheckpoint(path); !s.ok()) return s;
   // From here to the end, readers wait: the families and the handles bound to them change.
   RestoreGate::Write write_gate(m.restore_gate);
-  Status s = RestoreCheckpoint(m.engine, path);
+  Status s = LoadVerifiedCheckpoint(m.engine, path);
   m.BindHandles();
   if (!s.ok()) {
     m.poisoned = true;

@@ -174,6 +174,8 @@ class MvccStore : public History {
   static Status ResumeInterruptedRestore(Engine* engine, std::string* resumed_from);
 
  private:
+  // RestoreCheckpoint after VerifyCheckpoint(path) passed: marker, drop, load, clear marker.
+  static Status LoadVerifiedCheckpoint(Engine* engine, const std::string& path);
   struct Impl;
   explicit MvccStore(std::unique_ptr<Impl> impl);
   // The current revision as stored in `snap` (every apply batch writes it); leaves *cur alone
