@@ -795,7 +795,8 @@ std::vector<std::string> MemberCommands(const std::string& binary) {
   out.push_back(add);
   std::smatch match;
   std::string id;
-  if (std::regex_search(add, match, std::regex("Member ([0-9a-f]+) added"))) id = match[1];
+  // etcdctl prints the ID with %16x: an ID below 2^60 is padded with spaces.
+  if (std::regex_search(add, match, std::regex("Member +([0-9a-f]+) added"))) id = match[1];
   out.push_back(Etcdctl(ep, "member list"));
   out.push_back(Etcdctl(ep, "member list -w table"));
   out.push_back(Etcdctl(ep, "member update " + id + " --peer-urls=" + moved_url));
