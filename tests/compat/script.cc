@@ -115,6 +115,8 @@ std::string NormalizeText(const ScriptLine& line, std::string s) {
               "\"$1\":N");
   s = Replace(s, R"re("(ClusterID|MemberID|RaftTerm|Lease|ID)" : \d+)re", "\"$1\" : N");
   s = Replace(s, R"(\b[0-9a-f]{12,16}\b)", "HEXID");
+  // etcdctl prints "Member %16x added to cluster %16x": an ID below 2^60 is space-padded.
+  s = Replace(s, R"((Member|cluster) +HEXID)", "$1 HEXID");
   s = Replace(s, R"(took = \S+)", "took = DURATION");
   s = Replace(s, R"(\b\d+(\.\d+)?(ns|µs|ms)\b)", "DURATION");
   s = Replace(s, R"(\b\d+\.\d+s\b)", "DURATION");
