@@ -17,10 +17,31 @@ const char kReasonDuplicateId[] = "mvcc: duplicate watch ID provided on the Watc
 const char kReasonStreamFull[] = "kvd: too many watchers on this watch stream";
 const char kReasonStoreFull[] = "kvd: too many watchers on this member";
 
-// Bytes one event adds to an encoded WatchResponse (field 11: 1-byte tag + length + body).
-size_t EncodedEventBytes(const mvccpb::Event& ev) {
+using google::protobuf::io::CodedOutputStream;
+
+// WatchResponse.events: field 11, length-delimited.
+constexpr uint8_t kEventsFieldTag = (11 << 3) | 2;
+
+// One `events` field of a WatchResponse: tag, length, the encoded event.
+std::shared_ptr<const std::string> EncodeEvent(const mvccpb::Event& ev) {
   const size_t body = ev.ByteSizeLong();
-  return 1 + google::protobuf::io::CodedOutputStream::VarintSize64(body) + body;
+  auto out = std::make_shared<std::string>(1 + CodedOutputStream::VarintSize64(body) + body, '\0');
+  auto* p = reinterpret_cast<uint8_t*>(out->data());
+  *p++ = kEventsFieldTag;
+  p = CodedOutputStream::WriteVarint64ToArray(body, p);
+  ev.SerializeWithCachedSizesToArray(p);
+  return out;
+}
+
+// Encoded size of the head of a response with events: header {revision}, watch_id, fragment
+// (what WatchResponse::ByteSizeLong counts for those fields; the header is always present).
+size_t HeadBytes(int64_t watch_id, int64_t revision, bool fragment) {
+  size_t header = 0;
+  if (revision != 0) header += 1 + CodedOutputStream::VarintSize64(static_cast<uint64_t>(revision));
+  size_t n = 1 + CodedOutputStream::VarintSize64(header) + header;
+  if (watch_id != 0) n += 1 + CodedOutputStream::VarintSize64(static_cast<uint64_t>(watch_id));
+  if (fragment) n += 2;
+  return n;
 }
 
 bool RangeContains(const std::string& key, const std::string& range_end, std::string_view k) {
@@ -44,20 +65,40 @@ std::string PrefixRangeEnd(const std::string& prefix) {
   return std::string(1, '\0');
 }
 
+size_t EncodedWatchResponse::ByteSize() const {
+  size_t n = head.size();
+  for (const auto& e : events) n += e->size();
+  return n;
+}
+
+void EncodedWatchResponse::AppendTo(std::string* out) const {
+  out->reserve(out->size() + ByteSize());
+  out->append(head);
+  for (const auto& e : events) out->append(*e);
+}
+
+// One queued response of a stream.
+struct WatchQueued {
+  // A response without events (created, canceled, progress, compaction cancel): complete but for
+  // the header fields the header_filler sets. Null for a response with events.
+  std::unique_ptr<etcdserverpb::WatchResponse> control;
+  // A response with events: its head fields (the head is encoded when polled) and its events.
+  int64_t watch_id = 0;
+  int64_t revision = 0;
+  bool fragment = false;
+  std::vector<std::shared_ptr<const std::string>> events;
+  size_t event_bytes = 0;       // encoded size (head included) when it carries events, else 0
+  bool client_control = false;  // counts against stream_control_responses_max
+};
+
 // The outgoing side of one stream, shared between the store (producer, under the store lock)
 // and the WatchStream handle (consumer). Lock order: store mu_ before `mu`; `notify_mu` is only
 // taken with no other lock held.
 struct WatchStreamState {
-  struct Queued {
-    etcdserverpb::WatchResponse response;
-    size_t event_bytes;   // encoded size when the response carries events, else 0
-    bool client_control;  // counts against stream_control_responses_max
-  };
-
   std::mutex mu;
-  std::deque<Queued> queue;   // guarded by mu
-  size_t event_bytes = 0;     // guarded by mu: sum of Queued::event_bytes
-  size_t client_control = 0;  // guarded by mu: queued responses with client_control
+  std::deque<WatchQueued> queue;  // guarded by mu
+  size_t event_bytes = 0;         // guarded by mu: sum of WatchQueued::event_bytes
+  size_t client_control = 0;      // guarded by mu: queued responses with client_control
 
   // Notify runs with no lock held; Close waits for running calls so that none happens after it.
   std::mutex notify_mu;
@@ -116,9 +157,12 @@ namespace {
 // Queue operations; all are called with the store lock held. Each returns true when the queue
 // was empty before, i.e. the stream's notify callback must run.
 bool PushControl(WatchStreamState& s, etcdserverpb::WatchResponse&& r, bool client_control) {
+  WatchQueued q;
+  q.control = std::make_unique<etcdserverpb::WatchResponse>(std::move(r));
+  q.client_control = client_control;
   std::lock_guard<std::mutex> lock(s.mu);
   const bool was_empty = s.queue.empty();
-  s.queue.push_back({std::move(r), 0, client_control});
+  s.queue.push_back(std::move(q));
   if (client_control) ++s.client_control;
   return was_empty;
 }
@@ -135,21 +179,17 @@ size_t QueuedEventBytes(WatchStreamState& s) {
 
 // Moves all of *parts into the queue or none (the parts of one revision stay together);
 // *pushed tells which.
-bool TryPushEvents(WatchStreamState& s, std::vector<etcdserverpb::WatchResponse>* parts,
-                   size_t bytes_max, bool* pushed) {
+bool TryPushEvents(WatchStreamState& s, std::vector<WatchQueued>* parts, size_t bytes_max,
+                   bool* pushed) {
   size_t total = 0;
-  for (const auto& p : *parts) total += p.ByteSizeLong();
+  for (const auto& p : *parts) total += p.event_bytes;
   std::lock_guard<std::mutex> lock(s.mu);
   if (s.event_bytes != 0 && s.event_bytes + total > bytes_max) {
     *pushed = false;
     return false;
   }
   const bool was_empty = s.queue.empty();
-  for (auto& p : *parts) {
-    // Computed just above and p is unchanged since (protobuf caps messages below 2 GiB).
-    const auto bytes = static_cast<size_t>(p.GetCachedSize());
-    s.queue.push_back({std::move(p), bytes, false});
-  }
+  for (auto& p : *parts) s.queue.push_back(std::move(p));
   s.event_bytes += total;
   *pushed = true;
   return was_empty;
@@ -169,27 +209,54 @@ Status WatchStream::RejectCreate(const std::string& cancel_reason) {
   return store_->RejectCreate(id_, cancel_reason);
 }
 
-size_t WatchStream::Poll(size_t max_responses, std::vector<etcdserverpb::WatchResponse>* out) {
-  const size_t first = out->size();
+size_t WatchStream::PollEncoded(size_t max_responses, std::vector<EncodedWatchResponse>* out) {
+  std::vector<WatchQueued> taken;
   {
     std::lock_guard<std::mutex> lock(state_->mu);
-    while (!state_->queue.empty() && out->size() - first < max_responses) {
+    taken.reserve(std::min(max_responses, state_->queue.size()));
+    while (!state_->queue.empty() && taken.size() < max_responses) {
       auto& q = state_->queue.front();
       state_->event_bytes -= q.event_bytes;
       if (q.client_control) --state_->client_control;
-      out->push_back(std::move(q.response));
+      taken.push_back(std::move(q));
       state_->queue.pop_front();
     }
   }
+  // Encoded outside the stream lock, so the apply thread never waits for it.
+  const auto& filler = store_->options_.header_filler;
   uint64_t events = 0;
-  for (size_t i = first; i < out->size(); ++i) {
-    auto& r = (*out)[i];
-    events += static_cast<uint64_t>(r.events_size());
-    if (store_->options_.header_filler) store_->options_.header_filler(r.mutable_header());
+  for (auto& q : taken) {
+    out->emplace_back();
+    EncodedWatchResponse& e = out->back();
+    if (q.control) {
+      if (filler) filler(q.control->mutable_header());
+      q.control->SerializeToString(&e.head);
+      continue;
+    }
+    etcdserverpb::WatchResponse head;
+    if (filler) filler(head.mutable_header());
+    head.mutable_header()->set_revision(q.revision);
+    head.set_watch_id(q.watch_id);
+    head.set_fragment(q.fragment);
+    head.SerializeToString(&e.head);
+    events += q.events.size();
+    e.events = std::move(q.events);
   }
-  const size_t n = out->size() - first;
   store_->events_sent_.fetch_add(events, std::memory_order_relaxed);
-  store_->responses_sent_.fetch_add(n, std::memory_order_relaxed);
+  store_->responses_sent_.fetch_add(taken.size(), std::memory_order_relaxed);
+  return taken.size();
+}
+
+size_t WatchStream::Poll(size_t max_responses, std::vector<etcdserverpb::WatchResponse>* out) {
+  std::vector<EncodedWatchResponse> encoded;
+  const size_t n = PollEncoded(max_responses, &encoded);
+  std::string bytes;
+  for (const auto& e : encoded) {
+    bytes.clear();
+    e.AppendTo(&bytes);
+    out->emplace_back();
+    KV_CHECK(out->back().ParseFromString(bytes), "an encoded watch response does not parse");
+  }
   return n;
 }
 
@@ -484,13 +551,13 @@ void WatchableStore::CancelCompacted(Watcher* w, int64_t compact_revision,
   if (PushControl(*stream->state, std::move(r), false)) notifies->push_back(stream->state);
 }
 
-bool WatchableStore::Wants(const Watcher& w, const mvccpb::Event& ev) {
-  if (ev.type() == mvccpb::Event::PUT) return !w.no_put;
+bool WatchableStore::Wants(const Watcher& w, mvccpb::Event::EventType type) {
+  if (type == mvccpb::Event::PUT) return !w.no_put;
   return !w.no_delete;
 }
 
-void WatchableStore::Prepare(const Watcher& w, mvccpb::Event* ev) {
-  if (!w.prev_kv) {
+void WatchableStore::Prepare(bool prev_kv, mvccpb::Event* ev) {
+  if (!prev_kv) {
     ev->clear_prev_kv();
   } else if (ev->type() == mvccpb::Event::PUT &&
              ev->kv().create_revision() == ev->kv().mod_revision()) {
@@ -498,33 +565,44 @@ void WatchableStore::Prepare(const Watcher& w, mvccpb::Event* ev) {
   }
 }
 
-void WatchableStore::AppendParts(const Watcher& w, etcdserverpb::WatchResponse&& whole,
-                                 std::vector<etcdserverpb::WatchResponse>* parts) const {
-  if (!w.fragment || whole.events_size() < 2 ||
-      whole.ByteSizeLong() < options_.fragment_bytes_threshold) {
-    parts->push_back(std::move(whole));
+void WatchableStore::AppendParts(const Watcher& w, int64_t revision,
+                                 std::vector<std::shared_ptr<const std::string>>* events,
+                                 std::vector<WatchQueued>* parts) const {
+  size_t events_bytes = 0;
+  for (const auto& ev : *events) events_bytes += ev->size();
+  const size_t whole_bytes = HeadBytes(w.watch_id, revision, false) + events_bytes;
+  const auto part = [&](bool fragment, size_t head_bytes) {
+    WatchQueued q;
+    q.watch_id = w.watch_id;
+    q.revision = revision;
+    q.fragment = fragment;
+    q.event_bytes = head_bytes;
+    parts->push_back(std::move(q));
+  };
+  if (!w.fragment || events->size() < 2 || whole_bytes < options_.fragment_bytes_threshold) {
+    part(false, HeadBytes(w.watch_id, revision, false));
+    parts->back().events = std::move(*events);
+    parts->back().event_bytes = whole_bytes;
+    events->clear();
     return;
   }
   // Greedy packing: a part takes events while it stays below the threshold (a single event may
   // exceed it on its own). Every part but the last carries fragment=true.
-  etcdserverpb::WatchResponse base;
-  *base.mutable_header() = whole.header();
-  base.set_watch_id(w.watch_id);
-  base.set_fragment(true);
-  const size_t base_bytes = base.ByteSizeLong();
+  const size_t base_bytes = HeadBytes(w.watch_id, revision, true);
   const size_t first = parts->size();
-  size_t part_bytes = 0;
-  for (auto& ev : *whole.mutable_events()) {
-    const size_t ev_bytes = EncodedEventBytes(ev);
-    if (parts->size() == first || (parts->back().events_size() > 0 &&
-                                   part_bytes + ev_bytes >= options_.fragment_bytes_threshold)) {
-      parts->push_back(base);
-      part_bytes = base_bytes;
+  for (auto& ev : *events) {
+    const size_t ev_bytes = ev->size();
+    if (parts->size() == first ||
+        (!parts->back().events.empty() &&
+         parts->back().event_bytes + ev_bytes >= options_.fragment_bytes_threshold)) {
+      part(true, base_bytes);
     }
-    *parts->back().add_events() = std::move(ev);
-    part_bytes += ev_bytes;
+    parts->back().events.push_back(std::move(ev));
+    parts->back().event_bytes += ev_bytes;
   }
-  parts->back().set_fragment(false);
+  parts->back().fragment = false;
+  parts->back().event_bytes -= base_bytes - HeadBytes(w.watch_id, revision, false);
+  events->clear();
 }
 
 void WatchableStore::OnRevision(int64_t revision, const std::vector<mvccpb::Event>& events) {
@@ -541,7 +619,7 @@ void WatchableStore::OnRevision(int64_t revision, const std::vector<mvccpb::Even
     uint32_t ev_index = 0;
     const auto visit = [&](const WatcherSet& set, const mvccpb::Event& ev) {
       for (Watcher* w : set.items()) {
-        if (w->next_rev > revision || !Wants(*w, ev)) continue;
+        if (w->next_rev > revision || !Wants(*w, ev.type())) continue;
         if (w->scratch_rev != revision) {
           w->scratch_rev = revision;
           w->scratch.clear();
@@ -568,27 +646,27 @@ void WatchableStore::OnRevision(int64_t revision, const std::vector<mvccpb::Even
     }
     if (touched_.empty()) return;
 
-    // The two shapes a watcher can get each event in, made once per revision.
-    plain_events_.assign(events.begin(), events.end());
-    prev_events_.assign(events.begin(), events.end());
-    for (size_t i = 0; i < events.size(); ++i) {
-      plain_events_[i].clear_prev_kv();
-      const auto& kv = prev_events_[i].kv();
-      const bool create =
-          prev_events_[i].type() == mvccpb::Event::PUT && kv.create_revision() == kv.mod_revision();
-      if (create) prev_events_[i].clear_prev_kv();  // a create has no previous state
-    }
+    // Each event is encoded at most once per shape (without / with prev_kv), on first use; the
+    // responses of every watcher share those bytes, and their heads are encoded when polled.
+    plain_encoded_.assign(events.size(), nullptr);
+    prev_encoded_.assign(events.size(), nullptr);
+    mvccpb::Event shaped;
+    const auto encoded = [&](uint32_t i, bool prev_kv) {
+      auto& slot = prev_kv ? prev_encoded_[i] : plain_encoded_[i];
+      if (!slot) {
+        shaped = events[i];
+        Prepare(prev_kv, &shaped);
+        slot = EncodeEvent(shaped);
+      }
+      return slot;
+    };
 
     for (Watcher* w : touched_) {
-      const auto& source = w->prev_kv ? prev_events_ : plain_events_;
-      etcdserverpb::WatchResponse r;
-      r.mutable_header()->set_revision(revision);
-      r.set_watch_id(w->watch_id);
-      r.mutable_events()->Reserve(static_cast<int>(w->scratch.size()));
-      for (uint32_t i : w->scratch) *r.add_events() = source[i];
+      picked_.clear();
+      for (uint32_t i : w->scratch) picked_.push_back(encoded(i, w->prev_kv));
       w->scratch.clear();
       parts_.clear();
-      AppendParts(*w, std::move(r), &parts_);
+      AppendParts(*w, revision, &picked_, &parts_);
       bool pushed = false;
       const bool notify =
           TryPushEvents(*w->stream->state, &parts_, options_.stream_event_bytes_max, &pushed);
@@ -605,8 +683,9 @@ void WatchableStore::OnRevision(int64_t revision, const std::vector<mvccpb::Even
       }
     }
     touched_.clear();
-    plain_events_.clear();
-    prev_events_.clear();
+    plain_encoded_.clear();
+    prev_encoded_.clear();
+    parts_.clear();
   }
   RunNotifies(notifies);
 }
@@ -657,9 +736,14 @@ SyncResult WatchableStore::SyncStep(size_t max_events) {
 
     const int64_t compact = history_->CompactRevision();
     size_t budget = max_events;
-    // Reads done in this step, for watchers that need exactly the same one.
+    // Reads done in this step, encoded (shaped for the key's prev_kv), for watchers that need
+    // exactly the same one: they share the bytes and only apply their own filters.
     using ReadKey = std::tuple<std::string, std::string, int64_t, int64_t, bool>;
-    std::map<ReadKey, std::pair<std::vector<mvccpb::Event>, int64_t>> shared;
+    struct EncodedRead {
+      std::vector<std::pair<mvccpb::Event::EventType, std::shared_ptr<const std::string>>> events;
+      int64_t next = 0;
+    };
+    std::map<ReadKey, EncodedRead> shared;
     size_t visited = 0;
     for (Watcher* w : work) {
       if (budget == 0) break;
@@ -678,19 +762,19 @@ SyncResult WatchableStore::SyncStep(size_t max_events) {
       if (QueuedEventBytes(state) > options_.stream_event_bytes_max / 2) continue;  // still slow
 
       const int64_t to = std::min(observed_rev_, w->next_rev + options_.catchup_revisions_max - 1);
-      std::vector<mvccpb::Event> read;
-      int64_t next = 0;
+      const EncodedRead* read = nullptr;
       ReadKey rk{w->range.key, w->range.range_end, w->next_rev, to, w->prev_kv};
       if (auto hit = shared.find(rk); hit != shared.end()) {
-        read = hit->second.first;  // copies: each watcher's events are its own
-        next = hit->second.second;
+        read = &hit->second;
         ++result.reads_shared;
-        budget -= std::min(budget, std::max<size_t>(1, read.size() / 8));
+        budget -= std::min(budget, std::max<size_t>(1, read->events.size() / 8));
       } else {
+        std::vector<mvccpb::Event> raw;
+        int64_t next = 0;
         Status st =
-            history_->ReadEvents(w->range, w->next_rev, to, budget, w->prev_kv, &read, &next);
+            history_->ReadEvents(w->range, w->next_rev, to, budget, w->prev_kv, &raw, &next);
         ++result.reads;
-        budget -= std::min(budget, std::max<size_t>(1, read.size()));
+        budget -= std::min(budget, std::max<size_t>(1, raw.size()));
         if (st.code() == Code::kOutOfRange && st == errors::Compacted()) {
           CancelCompacted(w, history_->CompactRevision(), &notifies);
           continue;
@@ -702,28 +786,32 @@ SyncResult WatchableStore::SyncStep(size_t max_events) {
         KV_CHECK(next > w->next_rev && next <= to + 1,
                  "ReadEvents next_rev %lld outside (%lld, %lld]", static_cast<long long>(next),
                  static_cast<long long>(w->next_rev), static_cast<long long>(to + 1));
-        result.events_read += read.size();
-        shared.emplace(std::move(rk), std::make_pair(read, next));
+        result.events_read += raw.size();
+        EncodedRead encoded;
+        encoded.next = next;
+        encoded.events.reserve(raw.size());
+        for (auto& ev : raw) {
+          Prepare(w->prev_kv, &ev);
+          encoded.events.emplace_back(ev.type(), EncodeEvent(ev));
+        }
+        read = &shared.emplace(std::move(rk), std::move(encoded)).first->second;
       }
 
-      etcdserverpb::WatchResponse r;
-      r.mutable_header()->set_revision(observed_rev_);
-      r.set_watch_id(w->watch_id);
-      for (auto& ev : read) {
-        if (!Wants(*w, ev)) continue;
-        Prepare(*w, &ev);
-        *r.add_events() = std::move(ev);
+      picked_.clear();
+      for (const auto& [type, bytes] : read->events) {
+        if (Wants(*w, type)) picked_.push_back(bytes);
       }
-      if (r.events_size() > 0) {
+      if (!picked_.empty()) {
         parts_.clear();
-        AppendParts(*w, std::move(r), &parts_);
+        AppendParts(*w, observed_rev_, &picked_, &parts_);
         bool pushed = false;
         const bool notify = TryPushEvents(state, &parts_, options_.stream_event_bytes_max, &pushed);
+        parts_.clear();
         if (!pushed) continue;  // retried from the same revision later
         if (notify) notifies.push_back(w->stream->state);
         w->events_since_tick = true;
       }
-      w->next_rev = next;
+      w->next_rev = read->next;
       if (w->next_rev > observed_rev_) {
         unsynced_.Erase(w);
         AddSynced(w);

@@ -76,8 +76,26 @@ struct SyncResult {
   Status status = Status::Ok();  // first History error other than compaction, if any
 };
 
+// One response of a watch stream in wire form, as the server writes it. The encoded
+// etcdserverpb.WatchResponse is `head` followed by every element of `events`, in order: `head`
+// holds the fields numbered below `events` (header, watch_id, created, canceled,
+// compact_revision, cancel_reason, fragment) and each element of `events` is one encoded `events`
+// field (tag 11, length, mvccpb.Event). Protobuf parsers accept that order, and it is the
+// canonical one. Event elements are shared and immutable: every watcher that gets the same event
+// in the same shape (with or without prev_kv) holds the same bytes, so one revision fanned out to
+// N watchers is encoded once, not N times.
+struct EncodedWatchResponse {
+  std::string head;
+  std::vector<std::shared_ptr<const std::string>> events;
+
+  size_t ByteSize() const;
+  // Appends the encoded response to *out.
+  void AppendTo(std::string* out) const;
+};
+
 class WatchableStore;
 struct WatchStreamState;
+struct WatchQueued;
 
 // One client Watch stream: many watchers multiplexed onto one bounded outgoing queue. Created by
 // WatchableStore::OpenStream; destroying it closes the stream and removes its watchers.
@@ -101,7 +119,11 @@ class WatchStream {
   [[nodiscard]] Status RejectCreate(const std::string& cancel_reason);
 
   // Moves up to `max_responses` queued responses, oldest first, to the end of *out and returns
-  // how many. Headers are completed by the store's header_filler here.
+  // how many. Headers are completed by the store's header_filler here, on the calling thread
+  // (the server's gRPC threads), which is also where each response's head is encoded.
+  size_t PollEncoded(size_t max_responses, std::vector<EncodedWatchResponse>* out);
+
+  // As PollEncoded, decoded into messages (tests and tools; the server writes the encoded form).
   size_t Poll(size_t max_responses, std::vector<etcdserverpb::WatchResponse>* out);
 
   // Number of responses queued now.
@@ -197,13 +219,16 @@ class WatchableStore : public HistoryObserver {
   void RemoveSynced(Watcher* w);
   void RemoveWatcher(Watcher* w);
   void CancelCompacted(Watcher* w, int64_t compact_revision, PendingNotifies* notifies);
-  // Appends `whole` (w's events of one delivery) to *parts, split into fragments when w asked
-  // for them and it reaches fragment_bytes_threshold with >= 2 events.
-  void AppendParts(const Watcher& w, etcdserverpb::WatchResponse&& whole,
-                   std::vector<etcdserverpb::WatchResponse>* parts) const;
-  // Selects the events of one revision that w delivers (filters, prev_kv), in order.
-  static bool Wants(const Watcher& w, const mvccpb::Event& ev);
-  static void Prepare(const Watcher& w, mvccpb::Event* ev);
+  // Appends to *parts the responses of one delivery to w: `events` (encoded `events` fields,
+  // moved from) under header revision `revision`, split into fragments when w asked for them
+  // and the whole reaches fragment_bytes_threshold with >= 2 events. Clears `events`.
+  void AppendParts(const Watcher& w, int64_t revision,
+                   std::vector<std::shared_ptr<const std::string>>* events,
+                   std::vector<WatchQueued>* parts) const;
+  // Whether w delivers an event of this type (the NOPUT / NODELETE filters).
+  static bool Wants(const Watcher& w, mvccpb::Event::EventType type);
+  // Shapes an event for a watcher with or without prev_kv (a create never has a prev_kv).
+  static void Prepare(bool prev_kv, mvccpb::Event* ev);
   static void RunNotifies(const PendingNotifies& notifies);
 
   const History* history_;
@@ -227,10 +252,13 @@ class WatchableStore : public HistoryObserver {
   WatcherSet unsynced_;
   size_t sync_cursor_ = 0;
   // Scratch reused under mu_ so that the per-watcher path allocates little.
-  std::vector<Watcher*> touched_;                   // watchers with events this revision
-  std::vector<mvccpb::Event> plain_events_;         // this revision's events without prev_kv
-  std::vector<mvccpb::Event> prev_events_;          // ... with prev_kv (none on creates)
-  std::vector<etcdserverpb::WatchResponse> parts_;  // responses of one watcher's delivery
+  std::vector<Watcher*> touched_;  // watchers with events this revision
+  // This revision's events encoded once each, on first use: without prev_kv, and with prev_kv
+  // (none on creates).
+  std::vector<std::shared_ptr<const std::string>> plain_encoded_;
+  std::vector<std::shared_ptr<const std::string>> prev_encoded_;
+  std::vector<std::shared_ptr<const std::string>> picked_;  // one watcher's events
+  std::vector<WatchQueued> parts_;                          // responses of one watcher's delivery
 
   std::atomic<uint64_t> events_sent_{0};
   std::atomic<uint64_t> responses_sent_{0};

@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential g++ cmake ninja-build pkg-config git
-  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   librocksdb-dev catch2 libspdlog-dev libcli11-dev nlohmann-json3-dev libssl-dev
   clang-format clang-tidy
   etcd-server etcd-client   # the real etcd 3.4.23: test oracle and benchmark baseline

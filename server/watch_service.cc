@@ -1,5 +1,10 @@
 #include "server/watch_service.h"
 
+#include <grpc/slice.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -10,12 +15,31 @@ namespace server {
 namespace {
 
 using etcdserverpb::WatchRequest;
-using etcdserverpb::WatchResponse;
 
-// One Watch stream. Reads are chained (one StartRead at a time, from the constructor and
-// OnReadDone); writes are chained too, and `mu_` + `writing_` make sure only one place starts
-// the next write: the notify callback (queue became non-empty) or OnWriteDone (more queued).
-class WatchReactor final : public grpc::ServerBidiReactor<WatchRequest, WatchResponse>,
+// The wire form of one response as one slice: its head and its shared event bytes copied once
+// into gRPC's buffer (protobuf serialization of the whole message per watcher is what the
+// encoded form saves; the copy is a memcpy).
+grpc::ByteBuffer ToByteBuffer(const kvstore::EncodedWatchResponse& response) {
+  grpc_slice slice = grpc_slice_malloc(response.ByteSize());
+  uint8_t* p = GRPC_SLICE_START_PTR(slice);
+  std::memcpy(p, response.head.data(), response.head.size());
+  p += response.head.size();
+  for (const auto& ev : response.events) {
+    std::memcpy(p, ev->data(), ev->size());
+    p += ev->size();
+  }
+  grpc::Slice owned(slice, grpc::Slice::STEAL_REF);
+  return grpc::ByteBuffer(&owned, 1);
+}
+
+// One Watch stream, served raw (grpc::ByteBuffer both ways): requests are parsed here, responses
+// are written in the encoded form the WatchableStore queues, so the events of one revision are
+// serialized once for all watchers instead of once per watcher. Reads are chained (one StartRead at
+// a time, from the constructor and OnReadDone); writes are chained too, and `mu_` + `writing_` make
+// sure only one place starts the next write: the service's kick thread (the queue became non-empty)
+// or OnWriteDone (more queued). The store's notify callback only queues a kick: it runs on the
+// apply thread, which must not spend its time in gRPC's write path.
+class WatchReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
                            public WatchService::Stream {
  public:
   WatchReactor(WatchService* service, Node* node, grpc::CallbackServerContext* ctx,
@@ -38,7 +62,11 @@ class WatchReactor final : public grpc::ServerBidiReactor<WatchRequest, WatchRes
       FinishOnce(ToGrpc(errors::NotSupportedForLearner()));
       return;
     }
-    kvstore::Status s = node->watchable().OpenStream([this] { MaybeWrite(); }, &stream_);
+    kvstore::Status s = node->watchable().OpenStream(
+        [this] {
+          if (!kick_queued_.exchange(true)) service_->Kick(this);
+        },
+        &stream_);
     if (!s.ok()) {
       FinishOnce(ToGrpc(s));
       return;
@@ -53,7 +81,13 @@ class WatchReactor final : public grpc::ServerBidiReactor<WatchRequest, WatchRes
       // cancels, so only reading stops here; OnCancel ends the stream.
       return;
     }
-    kvstore::Status s = stream_->HandleRequest(request_);
+    WatchRequest request;
+    if (!grpc::SerializationTraits<WatchRequest>::Deserialize(&request_, &request).ok()) {
+      // What a generated (typed) handler answers for a message that does not parse.
+      FinishOnce(grpc::Status(grpc::StatusCode::INTERNAL, "grpc: error unmarshalling request"));
+      return;
+    }
+    kvstore::Status s = stream_->HandleRequest(request);
     if (s.code() == kvstore::Code::kResourceExhausted) {
       // The client does not read its responses: end the stream rather than queue more.
       FinishOnce(ToGrpc(s));
@@ -83,16 +117,28 @@ class WatchReactor final : public grpc::ServerBidiReactor<WatchRequest, WatchRes
   // WatchService::Stop.
   void Close(const grpc::Status& status) override { FinishOnce(status); }
 
+  // WatchService's kick thread: the queue went from empty to non-empty.
+  void Kicked() override {
+    kick_queued_.store(false);  // before polling: a later notify must queue a new kick
+    MaybeWrite();
+  }
+
   void OnDone() override {
+    std::unique_ptr<kvstore::WatchStream> stream;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      stream = std::move(stream_);  // MaybeWrite does nothing from here on
+    }
+    // Destroying the stream removes its watchers and waits for a notify call in progress (which
+    // may still queue a kick); Unregister then drops a queued kick and waits out a running one,
+    // so nothing refers to this reactor when it is deleted.
+    stream.reset();
     if (registered_) service_->Unregister(this);
-    // Destroying the stream removes its watchers and waits for a notify call in progress, which
-    // only touches this reactor under mu_ (and sees finished_), so deleting afterwards is safe.
-    stream_.reset();
     delete this;
   }
 
  private:
-  // Starts the next write unless one is in flight. Called from notify (any thread) and from
+  // Starts the next write unless one is in flight. Called from the kick thread and from
   // OnWriteDone.
   void MaybeWrite() {
     std::lock_guard<std::mutex> lk(mu_);
@@ -100,10 +146,15 @@ class WatchReactor final : public grpc::ServerBidiReactor<WatchRequest, WatchRes
     if (next_ >= batch_.size()) {
       batch_.clear();
       next_ = 0;
-      stream_->Poll(poll_batch_max_, &batch_);
-      if (batch_.empty()) return;
+      polled_.clear();
+      stream_->PollEncoded(poll_batch_max_, &polled_);
+      if (polled_.empty()) return;
+      for (const auto& response : polled_) batch_.push_back(ToByteBuffer(response));
+      polled_.clear();  // releases the shared event bytes now, not at the next poll
     }
     writing_ = true;
+    // No buffer hint: with it, gRPC may hold the write's completion until a later write, and
+    // the next write here only starts on that completion (measured: the stream stalls).
     StartWrite(&batch_[next_]);
   }
 
@@ -120,14 +171,17 @@ class WatchReactor final : public grpc::ServerBidiReactor<WatchRequest, WatchRes
   WatchService* const service_;
   bool registered_ = false;
   const size_t poll_batch_max_;
-  std::unique_ptr<kvstore::WatchStream> stream_;  // null when refused at creation
-  WatchRequest request_;                          // the read in flight (one at a time)
+  std::unique_ptr<kvstore::WatchStream> stream_;  // guarded by mu_ after construction; null when
+                                                  // refused at creation and from OnDone on
+  grpc::ByteBuffer request_;                      // the read in flight (one at a time)
+  std::atomic<bool> kick_queued_{false};          // a kick is queued and not yet taken
 
   std::mutex mu_;
-  bool writing_ = false;              // a StartWrite is in flight
-  bool finished_ = false;             // Finish was called
-  bool broken_ = false;               // a write failed
-  std::vector<WatchResponse> batch_;  // polled responses; batch_[next_] is being written
+  bool writing_ = false;                               // a StartWrite is in flight
+  bool finished_ = false;                              // Finish was called
+  bool broken_ = false;                                // a write failed
+  std::vector<kvstore::EncodedWatchResponse> polled_;  // scratch of MaybeWrite
+  std::vector<grpc::ByteBuffer> batch_;  // polled responses; batch_[next_] is being written
   size_t next_ = 0;
 };
 
@@ -136,6 +190,7 @@ class WatchReactor final : public grpc::ServerBidiReactor<WatchRequest, WatchRes
 WatchService::WatchService(Node* node, WatchServiceOptions options)
     : node_(node), options_(options) {
   worker_ = std::thread([this] { Work(); });
+  kicker_ = std::thread([this] { KickLoop(); });
 }
 
 WatchService::~WatchService() { Stop(); }
@@ -148,8 +203,41 @@ bool WatchService::Register(Stream* stream) {
 }
 
 void WatchService::Unregister(Stream* stream) {
-  std::lock_guard<std::mutex> lk(streams_mu_);
-  streams_.erase(stream);
+  {
+    std::lock_guard<std::mutex> lk(streams_mu_);
+    streams_.erase(stream);
+  }
+  std::unique_lock<std::mutex> lk(kick_mu_);
+  kicks_.erase(std::remove(kicks_.begin(), kicks_.end(), stream), kicks_.end());
+  kick_idle_.wait(lk, [this] { return !kicking_; });
+}
+
+void WatchService::Kick(Stream* stream) {
+  {
+    std::lock_guard<std::mutex> lk(kick_mu_);
+    // At most one queued kick per stream (the caller's flag), and streams are bounded by the
+    // store's streams_max, so this queue is bounded too.
+    kicks_.push_back(stream);
+  }
+  kick_cv_.notify_one();
+}
+
+void WatchService::KickLoop() {
+  std::vector<Stream*> batch;
+  std::unique_lock<std::mutex> lk(kick_mu_);
+  while (true) {
+    kick_cv_.wait(lk, [this] { return kick_stop_ || !kicks_.empty(); });
+    if (kick_stop_) break;
+    batch.swap(kicks_);
+    kicking_ = true;
+    lk.unlock();
+    // A stream in `batch` cannot be deleted meanwhile: its Unregister waits for kicking_.
+    for (Stream* stream : batch) stream->Kicked();
+    batch.clear();
+    lk.lock();
+    kicking_ = false;
+    kick_idle_.notify_all();
+  }
 }
 
 void WatchService::Stop() {
@@ -166,9 +254,16 @@ void WatchService::Stop() {
   }
   cv_.notify_all();
   if (worker_.joinable()) worker_.join();
+  {
+    // Finished streams write nothing more, so their kicks are not needed.
+    std::lock_guard<std::mutex> lk(kick_mu_);
+    kick_stop_ = true;
+  }
+  kick_cv_.notify_all();
+  if (kicker_.joinable()) kicker_.join();
 }
 
-grpc::ServerBidiReactor<WatchRequest, WatchResponse>* WatchService::Watch(
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* WatchService::Watch(
     grpc::CallbackServerContext* ctx) {
   return new WatchReactor(this, node_, ctx, options_.poll_batch_max);
 }

@@ -3,13 +3,15 @@
 // filters, prev_kv, progress, compaction cancel, fragmenting, bounded queues). See docs/watch.md.
 //
 //   gRPC thread (read done)   -> WatchStream::HandleRequest
-//   notify (apply / gRPC / worker thread) or write done -> WatchStream::Poll -> StartWrite
+//   notify (apply / gRPC / worker thread) -> Kick: queues the stream for the kick thread
+//   kick thread (one, owned here) or write done -> WatchStream::PollEncoded -> StartWrite
 //   worker thread (one, owned here) -> SyncStep every kSyncPeriod, ProgressTick every interval
 //
-// No thread per stream and no blocking on gRPC threads: a stream has at most one write in
-// flight (a mutex and a flag decide who may call StartWrite), and the WatchableStore bounds every
-// queue. Like etcd, a client half-close does not end the stream; it ends when the client cancels
-// (or the server shuts down), and then its watchers are removed.
+// No thread per stream and no blocking on gRPC threads (a stream's OnDone only waits for the
+// kick thread to finish its current batch): a stream has at most one write in flight (a mutex
+// and a flag decide who may call StartWrite), and the WatchableStore bounds every queue. Like etcd,
+// a client half-close does not end the stream; it ends when the client cancels (or the server shuts
+// down), and then its watchers are removed.
 //
 // Thread-safety: the service is called by gRPC from any thread. Stop() from the owner thread.
 // The Node (and its WatchableStore) must outlive the gRPC server that serves this service.
@@ -21,6 +23,7 @@
 #include <mutex>
 #include <thread>
 #include <unordered_set>
+#include <vector>
 
 #include "proto/rpc.grpc.pb.h"
 #include "server/metrics.h"
@@ -46,7 +49,10 @@ struct WatchServiceOptions {
   Gauge* watchers_gauge = nullptr;
 };
 
-class WatchService final : public etcdserverpb::Watch::CallbackService {
+// The method is registered raw (ByteBuffer in and out, same path and wire format as the typed
+// one) so that responses can be written from the store's encoded form.
+class WatchService final
+    : public etcdserverpb::Watch::WithRawCallbackMethod_Watch<etcdserverpb::Watch::Service> {
  public:
   // Starts the worker thread. `node` must outlive the service.
   WatchService(Node* node, WatchServiceOptions options);
@@ -54,7 +60,7 @@ class WatchService final : public etcdserverpb::Watch::CallbackService {
   WatchService(const WatchService&) = delete;
   WatchService& operator=(const WatchService&) = delete;
 
-  grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>* Watch(
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Watch(
       grpc::CallbackServerContext* ctx) override;
 
   // Finishes every open stream (and any stream opened later) with Unavailable "etcdserver:
@@ -66,15 +72,23 @@ class WatchService final : public etcdserverpb::Watch::CallbackService {
   class Stream {
    public:
     virtual void Close(const grpc::Status& status) = 0;
+    // Called on the kick thread for each Kick(this): start writing what is queued.
+    virtual void Kicked() = 0;
 
    protected:
     ~Stream() = default;
   };
   [[nodiscard]] bool Register(Stream* stream);
+  // Also drops a queued kick of the stream and waits for a running Kicked() to return, so the
+  // stream may be deleted afterwards. Precondition: no Kick(stream) after or during it.
   void Unregister(Stream* stream);
+  // Queues stream->Kicked() on the kick thread. Any thread; never blocks on gRPC. The caller
+  // keeps at most one kick per stream queued.
+  void Kick(Stream* stream);
 
  private:
   void Work();
+  void KickLoop();
 
   Node* node_;
   const WatchServiceOptions options_;
@@ -86,6 +100,16 @@ class WatchService final : public etcdserverpb::Watch::CallbackService {
   std::mutex streams_mu_;  // lock order: streams_mu_, then a reactor's own mutex
   bool closing_ = false;
   std::unordered_set<Stream*> streams_;
+
+  // The kick thread starts the first write of streams whose queue became non-empty, so that the
+  // store's notify (on the apply thread) never enters gRPC.
+  std::mutex kick_mu_;
+  std::condition_variable kick_cv_;
+  std::condition_variable kick_idle_;  // kicking_ went false
+  std::vector<Stream*> kicks_;         // guarded by kick_mu_
+  bool kicking_ = false;               // guarded by kick_mu_: a batch is being kicked
+  bool kick_stop_ = false;             // guarded by kick_mu_
+  std::thread kicker_;
 };
 
 }  // namespace server

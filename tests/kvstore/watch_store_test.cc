@@ -349,6 +349,73 @@ TEST_CASE("watch live delivery: one response per revision and per watcher", "[wa
   CHECK(Keys(by_id[w2][0]) == std::vector<std::string>{"k2"});
 }
 
+TEST_CASE("watch encoded form: one revision's events are encoded once and shared", "[watch]") {
+  // Goal: PollEncoded hands out head + event bytes that parse to the response etcd sends, the
+  // bytes of an event are shared by every watcher getting it in the same shape (and differ for
+  // prev_kv), and header_filler completes the head.
+  WatchOptions o;
+  o.header_filler = [](etcdserverpb::ResponseHeader* h) {
+    h->set_cluster_id(7);
+    h->set_member_id(9);
+    h->set_raft_term(3);
+  };
+  Fixture f(o);
+  auto s1 = f.Open();
+  auto s2 = f.Open();
+  const int64_t a = CreateOk(*s1, {.key = "k", .range_end = "l"});
+  const int64_t b = CreateOk(*s2, {.key = "k1", .watch_id = 5});
+  const int64_t c = CreateOk(*s2, {.key = "k1", .watch_id = 6, .prev_kv = true});
+  f.history.Put("k1", "v1");                                 // 2
+  f.history.Apply({{true, "k2", "x"}, {true, "k1", "v2"}});  // 3
+  std::vector<EncodedWatchResponse> e1, e2;
+  while (s1->PollEncoded(64, &e1) > 0) {
+  }
+  while (s2->PollEncoded(64, &e2) > 0) {
+  }
+  REQUIRE(e1.size() == 2);  // a: revisions 2 and 3
+  REQUIRE(e2.size() == 4);  // b and c: revisions 2 and 3 each
+  const auto decode = [](const EncodedWatchResponse& e) {
+    std::string bytes;
+    e.AppendTo(&bytes);
+    CHECK(bytes.size() == e.ByteSize());
+    WatchResponse r;
+    REQUIRE(r.ParseFromString(bytes));
+    return r;
+  };
+  const WatchResponse a3 = decode(e1[1]);
+  CHECK(a3.watch_id() == a);
+  CHECK(a3.header().revision() == 3);
+  CHECK(a3.header().cluster_id() == 7);
+  CHECK(a3.header().member_id() == 9);
+  CHECK(a3.header().raft_term() == 3);
+  CHECK(Keys(a3) == std::vector<std::string>{"k2", "k1"});
+  REQUIRE(e1[1].events.size() == 2);
+  // The same revision-3 put of k1 without prev_kv: the very same bytes for a and b.
+  std::map<int64_t, std::vector<const EncodedWatchResponse*>> by_id;
+  for (const auto& e : e2) by_id[decode(e).watch_id()].push_back(&e);
+  REQUIRE(by_id[b].size() == 2);
+  REQUIRE(by_id[c].size() == 2);
+  CHECK(by_id[b][1]->events.at(0).get() == e1[1].events.at(1).get());
+  CHECK(by_id[b][0]->events.at(0).get() == e1[0].events.at(0).get());
+  // With prev_kv: other bytes, and the previous value inside.
+  CHECK(by_id[c][1]->events.at(0).get() != by_id[b][1]->events.at(0).get());
+  const WatchResponse c3 = decode(*by_id[c][1]);
+  REQUIRE(c3.events_size() == 1);
+  CHECK(c3.events(0).prev_kv().value() == "v1");
+  CHECK(decode(*by_id[b][1]).events(0).has_prev_kv() == false);
+  // Byte-identical to the message built field by field (canonical field order).
+  WatchResponse expected;
+  expected.mutable_header()->set_cluster_id(7);
+  expected.mutable_header()->set_member_id(9);
+  expected.mutable_header()->set_revision(3);
+  expected.mutable_header()->set_raft_term(3);
+  expected.set_watch_id(c);
+  *expected.add_events() = c3.events(0);
+  std::string got;
+  by_id[c][1]->AppendTo(&got);
+  CHECK(got == expected.SerializeAsString());
+}
+
 TEST_CASE("watch catch-up: batches up to catchup_revisions_max revisions per response", "[watch]") {
   // Goal: unsynced watchers get many revisions per response with header = current revision,
   // nothing before SyncStep, and then go live.

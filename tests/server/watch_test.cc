@@ -2,6 +2,7 @@
 // dirs (tests/support), watched through etcdctl 3.4.23 and through the etcd v3 gRPC stub. Every
 // wait is bounded (gRPC deadlines, child timeouts); the cluster objects kill their processes and
 // remove their data even when an assertion fails.
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 
@@ -291,6 +292,55 @@ TEST_CASE("watch stream: replay from a past revision then live, prev_kv, cancel,
   REQUIRE(after.events_size() == 1);
   CHECK(after.events(0).kv().value() == "after-half-close");
   CHECK(after.header().revision() == r9);
+}
+
+TEST_CASE("a watch request that does not parse ends its stream with Internal, nothing else",
+          "[integration]") {
+  // Goal: the raw (ByteBuffer) Watch method parses requests itself: bytes that are no
+  // WatchRequest end that stream with INTERNAL, and the member keeps serving other streams.
+  auto c = kvtest::StartEtcdLikeCluster(KvdOptions(1));
+  const std::string ep = c->endpoint(0);
+  {
+    grpc::GenericStub generic(kvtest::MakeChannel(ep));
+    grpc::CompletionQueue cq;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(kvtest::DeadlineIn(milliseconds(10000)));
+    auto call = generic.PrepareCall(&ctx, "/etcdserverpb.Watch/Watch", &cq);
+    const auto step = [&cq](intptr_t tag) {
+      void* got = nullptr;
+      bool ok = false;
+      REQUIRE(cq.Next(&got, &ok));
+      CHECK(reinterpret_cast<intptr_t>(got) == tag);
+      return ok;
+    };
+    call->StartCall(reinterpret_cast<void*>(1));
+    REQUIRE(step(1));
+    const char garbage[] = "\xff\xff\xff";  // a truncated varint: no message parses from it
+    grpc::Slice slice(garbage, 3);
+    grpc::ByteBuffer request(&slice, 1);
+    call->Write(request, reinterpret_cast<void*>(2));
+    (void)step(2);  // may fail once the server has finished the stream
+    grpc::ByteBuffer response;
+    call->Read(&response, reinterpret_cast<void*>(3));
+    CHECK_FALSE(step(3));
+    grpc::Status status;
+    call->Finish(&status, reinterpret_cast<void*>(4));
+    REQUIRE(step(4));
+    CHECK(status.error_code() == grpc::StatusCode::INTERNAL);
+    CHECK(status.error_message() == "grpc: error unmarshalling request");
+    cq.Shutdown();
+    void* tag = nullptr;
+    bool ok = false;
+    while (cq.Next(&tag, &ok)) {
+    }
+  }
+  // A well-formed stream on the same member still works.
+  WatchClient w(ep);
+  w.Create("k", 0, /*prev_kv=*/false);
+  CHECK(w.Next().created());
+  const int64_t r = Put(ep, "k", "v");
+  std::vector<mvccpb::Event> events = w.Events(0, 1);
+  CHECK(events[0].kv().mod_revision() == r);
 }
 
 TEST_CASE("a hasleader watch stream is refused without a leader; SIGTERM finishes streams",
