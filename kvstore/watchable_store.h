@@ -2,7 +2,7 @@
 // pure logic with no gRPC and no threads of its own, so the server's Watch handler is a thin pump:
 //
 //   gRPC reader thread:  stream->HandleRequest(request)      (create / cancel / progress)
-//   gRPC writer thread:  woken by the stream's notify callback, stream->Poll(n, &out), write out
+//   server write path:   after the stream's notify callback, stream->PollEncoded(n, &out), write
 //   apply thread:        store.OnRevision(rev, events)        (via HistoryObserver)
 //   worker thread:       store.SyncStep(max_events) every ~100 ms, ProgressTick() every 10 min
 //

@@ -83,8 +83,11 @@ class WatchReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
     }
     WatchRequest request;
     if (!grpc::SerializationTraits<WatchRequest>::Deserialize(&request_, &request).ok()) {
-      // What a generated (typed) handler answers for a message that does not parse.
-      FinishOnce(grpc::Status(grpc::StatusCode::INTERNAL, "grpc: error unmarshalling request"));
+      // etcd (grpc-go) ends the stream with Internal "grpc: failed to unmarshal the received
+      // message " + Go's protobuf error; C++ protobuf names no reason, so a generic one.
+      FinishOnce(
+          grpc::Status(grpc::StatusCode::INTERNAL,
+                       "grpc: failed to unmarshal the received message: not a WatchRequest"));
       return;
     }
     kvstore::Status s = stream_->HandleRequest(request);
@@ -209,7 +212,13 @@ void WatchService::Unregister(Stream* stream) {
   }
   std::unique_lock<std::mutex> lk(kick_mu_);
   kicks_.erase(std::remove(kicks_.begin(), kicks_.end(), stream), kicks_.end());
-  kick_idle_.wait(lk, [this] { return !kicking_; });
+  // No longer queued, so only the batch being kicked now can hold the stream: wait for the end
+  // of that batch if it does (not for the kick thread to go idle: under a steady fan-out it
+  // never does).
+  if (kicking_ && std::find(kick_batch_.begin(), kick_batch_.end(), stream) != kick_batch_.end()) {
+    const uint64_t batch = kick_batches_;
+    kick_idle_.wait(lk, [&] { return !kicking_ || kick_batches_ != batch; });
+  }
 }
 
 void WatchService::Kick(Stream* stream) {
@@ -223,18 +232,19 @@ void WatchService::Kick(Stream* stream) {
 }
 
 void WatchService::KickLoop() {
-  std::vector<Stream*> batch;
   std::unique_lock<std::mutex> lk(kick_mu_);
   while (true) {
     kick_cv_.wait(lk, [this] { return kick_stop_ || !kicks_.empty(); });
     if (kick_stop_) break;
-    batch.swap(kicks_);
+    kick_batch_.swap(kicks_);  // kick_batch_ is empty here
+    ++kick_batches_;
     kicking_ = true;
     lk.unlock();
-    // A stream in `batch` cannot be deleted meanwhile: its Unregister waits for kicking_.
-    for (Stream* stream : batch) stream->Kicked();
-    batch.clear();
+    // Read without the lock: kick_batch_ only changes under it, on this thread. A stream in it
+    // cannot be deleted meanwhile: its Unregister waits for the end of this batch.
+    for (Stream* stream : kick_batch_) stream->Kicked();
     lk.lock();
+    kick_batch_.clear();
     kicking_ = false;
     kick_idle_.notify_all();
   }

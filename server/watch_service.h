@@ -7,11 +7,11 @@
 //   kick thread (one, owned here) or write done -> WatchStream::PollEncoded -> StartWrite
 //   worker thread (one, owned here) -> SyncStep every kSyncPeriod, ProgressTick every interval
 //
-// No thread per stream and no blocking on gRPC threads (a stream's OnDone only waits for the
-// kick thread to finish its current batch): a stream has at most one write in flight (a mutex
-// and a flag decide who may call StartWrite), and the WatchableStore bounds every queue. Like etcd,
-// a client half-close does not end the stream; it ends when the client cancels (or the server shuts
-// down), and then its watchers are removed.
+// No thread per stream and no blocking on gRPC threads (a stream's OnDone waits only when the
+// kick thread is kicking it right now, until that batch ends): a stream has at most one write in
+// flight (a mutex and a flag decide who may call StartWrite), and the WatchableStore bounds every
+// queue. Like etcd, a client half-close does not end the stream; it ends when the client cancels
+// (or the server shuts down), and then its watchers are removed.
 //
 // Thread-safety: the service is called by gRPC from any thread. Stop() from the owner thread.
 // The Node (and its WatchableStore) must outlive the gRPC server that serves this service.
@@ -20,6 +20,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 #include <thread>
 #include <unordered_set>
@@ -107,7 +108,9 @@ class WatchService final
   std::condition_variable kick_cv_;
   std::condition_variable kick_idle_;  // kicking_ went false
   std::vector<Stream*> kicks_;         // guarded by kick_mu_
-  bool kicking_ = false;               // guarded by kick_mu_: a batch is being kicked
+  std::vector<Stream*> kick_batch_;    // written under kick_mu_ by the kick thread only
+  uint64_t kick_batches_ = 0;          // guarded by kick_mu_: batches taken so far
+  bool kicking_ = false;               // guarded by kick_mu_: kick_batch_ is being kicked
   bool kick_stop_ = false;             // guarded by kick_mu_
   std::thread kicker_;
 };
