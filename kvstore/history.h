@@ -53,6 +53,16 @@ class HistoryObserver {
  public:
   virtual ~HistoryObserver() = default;
   virtual void OnRevision(int64_t revision, const std::vector<mvccpb::Event>& events) = 0;
+  // Asked once per apply batch, on the applying thread, before it is applied: when false, the
+  // revisions of the batch are announced by OnRevisionWithoutEvents instead, and building their
+  // events (a copy of every written key and value, and of every previous value) is skipped.
+  virtual bool WantsEvents() const { return true; }
+  // A committed revision whose events were not built (WantsEvents() was false); they can be
+  // read from History. Only called after WantsEvents() returned false.
+  virtual void OnRevisionWithoutEvents(int64_t revision) {
+    KV_CHECK(false, "revision %lld announced without events to an observer that wants them",
+             static_cast<long long>(revision));
+  }
   // Called after a compaction at `compact_revision` is recorded.
   virtual void OnCompacted(int64_t compact_revision) = 0;
 };

@@ -403,8 +403,9 @@ struct MvccStore::Impl {
 
   // The write txn of one applied entry.
   struct TxnWrite {
-    int64_t begin_rev = 0;  // store revision before this entry
-    int64_t changes = 0;    // sub-revisions used so far
+    int64_t begin_rev = 0;    // store revision before this entry
+    int64_t changes = 0;      // sub-revisions used so far
+    bool want_events = true;  // build `events` (the observer wants them)
     std::vector<mvccpb::Event> events;
     int64_t Rev() const { return changes > 0 ? begin_rev + 1 : begin_rev; }
     int64_t WriteRev() const { return begin_rev + 1; }
@@ -426,6 +427,9 @@ struct MvccStore::Impl {
   bool rev_cf_compacted = false;         // the rev CF range delete for pending_compact was written
   bool poisoned = false;
   rocksdb::WriteBatchWithIndex* wb = nullptr;  // the batch being built by Apply
+  // Set by an entry that wrote past wb's index (a bulk delete, see DoDelete): reads through wb
+  // no longer see every write, so Apply commits wb right after that entry and starts afresh.
+  bool unindexed_writes = false;
 
   // Held for reading by every read that touches RocksDB off the apply thread, for writing by
   // RestoreCheckpointFile.
@@ -648,30 +652,38 @@ struct MvccStore::Impl {
     return s;
   }
 
+  // `unindexed`: append to wb's WriteBatch without indexing (later reads through wb do not see
+  // the write; the caller sets unindexed_writes so that Apply commits right after the entry).
   void WriteVersion(TxnWrite* t, const std::string& key, const codec::Record& rec,
-                    const std::optional<Version>& prev) {
+                    const std::optional<Version>& prev, bool unindexed = false) {
+    const auto put = [&](rocksdb::ColumnFamilyHandle* cf, const std::string& k,
+                         const std::string& v) {
+      const rocksdb::Status st = unindexed ? wb->GetWriteBatch()->Put(cf, k, v) : wb->Put(cf, k, v);
+      KV_CHECK(st.ok(), "wb put: %s", st.ToString().c_str());
+    };
+    const auto del = [&](rocksdb::ColumnFamilyHandle* cf, const std::string& k) {
+      const rocksdb::Status st = unindexed ? wb->GetWriteBatch()->Delete(cf, k) : wb->Delete(cf, k);
+      KV_CHECK(st.ok(), "wb delete: %s", st.ToString().c_str());
+    };
     const int64_t r = t->WriteRev();
     const int64_t sub = t->changes++;
     KV_CHECK(sub <= std::numeric_limits<uint32_t>::max(), "too many changes in one revision");
-    KV_CHECK(wb->Put(kv, codec::KvKey(key, r, sub), codec::EncodeRecord(rec)).ok(), "wb put");
+    put(kv, codec::KvKey(key, r, sub), codec::EncodeRecord(rec));
     std::string rv(1, rec.tombstone ? codec::kKindTombstone : codec::kKindPut);
     rv.append(key);
-    KV_CHECK(wb->Put(rev, codec::RevKey(r, sub), rv).ok(), "wb put");
+    put(rev, codec::RevKey(r, sub), rv);
     if (rec.tombstone) {
-      KV_CHECK(wb->Delete(latest, key).ok(), "wb delete");
+      del(latest, key);
     } else {
       std::string lv = codec::RevKey(r, sub);
       lv.append(codec::EncodeRecord(rec));
-      KV_CHECK(wb->Put(latest, key, lv).ok(), "wb put");
+      put(latest, key, lv);
     }
     const int64_t old_lease = prev && prev->live() ? prev->rec.lease : 0;
     const int64_t new_lease = rec.tombstone ? 0 : rec.lease;
-    if (old_lease != 0 && old_lease != new_lease) {
-      KV_CHECK(wb->Delete(lk, LeaseKeyKey(old_lease, key)).ok(), "wb delete");
-    }
-    if (new_lease != 0 && new_lease != old_lease) {
-      KV_CHECK(wb->Put(lk, LeaseKeyKey(new_lease, key), "").ok(), "wb put");
-    }
+    if (old_lease != 0 && old_lease != new_lease) del(lk, LeaseKeyKey(old_lease, key));
+    if (new_lease != 0 && new_lease != old_lease) put(lk, LeaseKeyKey(new_lease, key), "");
+    if (!t->want_events) return;
     mvccpb::Event ev;
     if (rec.tombstone) {
       ev.set_type(mvccpb::Event::DELETE);
@@ -703,17 +715,23 @@ struct MvccStore::Impl {
     return Status::Ok();
   }
 
-  Status DeleteKeys(TxnWrite* t, const std::vector<Version>& victims) {
+  Status DeleteKeys(TxnWrite* t, const std::vector<Version>& victims, bool unindexed = false) {
     for (const auto& v : victims) {
       codec::Record tomb;
       tomb.tombstone = true;
-      WriteVersion(t, v.key, tomb, std::optional<Version>(v));
+      WriteVersion(t, v.key, tomb, std::optional<Version>(v), unindexed);
     }
     return Status::Ok();
   }
 
+  // A DeleteRange of at least this many keys that is a whole entry (not inside a txn) writes its
+  // tombstones unindexed: indexing every write in the WriteBatchWithIndex was ~30 % of such a
+  // delete's apply (profile in docs/performance.md), and nothing in the entry reads after it.
+  static constexpr size_t kBulkDeleteKeysMin = 1024;
+
+  // `whole_entry`: the delete is the entry's only operation, so it may write unindexed.
   Status DoDelete(TxnWrite* t, const etcdserverpb::DeleteRangeRequest& d,
-                  etcdserverpb::DeleteRangeResponse* resp) {
+                  etcdserverpb::DeleteRangeResponse* resp, bool whole_entry = false) {
     std::vector<Version> victims;
     Status s = ScanLive(ApplyView(), KeyRange{d.key(), d.range_end()}, kMaxRev, true,
                         [&](const Version& v) {
@@ -721,7 +739,9 @@ struct MvccStore::Impl {
                           return true;
                         });
     if (!s.ok()) return s;
-    if (Status s2 = DeleteKeys(t, victims); !s2.ok()) return s2;
+    const bool bulk = whole_entry && victims.size() >= kBulkDeleteKeysMin;
+    if (Status s2 = DeleteKeys(t, victims, bulk); !s2.ok()) return s2;
+    if (bulk) unindexed_writes = true;
     resp->set_deleted(static_cast<int64_t>(victims.size()));
     if (d.prev_kv()) {
       for (const auto& v : victims) FillKv(v, true, resp->add_prev_kvs());
@@ -1041,7 +1061,7 @@ struct MvccStore::Impl {
       case kvdpb::InternalRequest::kPut:
         return DoPut(t, req.put(), out->mutable_put());
       case kvdpb::InternalRequest::kDeleteRange:
-        return DoDelete(t, req.delete_range(), out->mutable_delete_range());
+        return DoDelete(t, req.delete_range(), out->mutable_delete_range(), /*whole_entry=*/true);
       case kvdpb::InternalRequest::kTxn:
         return DoTxn(t, req.txn(), out->mutable_txn());
       case kvdpb::InternalRequest::kCompaction:
@@ -1485,12 +1505,54 @@ Status MvccStore::Apply(std::span<const ApplyEntry> entries, int64_t now_ms,
   }
   rocksdb::WriteBatchWithIndex wb(rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true);
   m.wb = &wb;
-  const int64_t rev_before = m.pending_rev;
-  const int64_t compact_before = m.pending_compact;
+  m.unindexed_writes = false;
+  int64_t rev_before = m.pending_rev;
+  int64_t compact_before = m.pending_compact;
   std::vector<std::pair<int64_t, std::vector<mvccpb::Event>>> revisions;
   uint64_t applied = applied_index_.load();
   results->clear();
   results->reserve(entries.size());
+  // Without watchers nobody reads the events: skip copying every key and value into them.
+  const bool want_events = observer_ != nullptr && observer_->WantsEvents();
+  // Writes wb with the applied index and revision as ONE RocksDB write, publishes them and tells
+  // the observer. Normally once per call; also right after an entry that wrote unindexed.
+  const auto commit = [&]() -> Status {
+    KV_CHECK(wb.Put(m.meta, kMetaApplied, Be64(applied)).ok(), "wb");
+    KV_CHECK(wb.Put(m.meta, kMetaRev, Be64(static_cast<uint64_t>(m.pending_rev))).ok(), "wb");
+    rocksdb::WriteOptions wo;
+    wo.sync = m.opts.sync_writes;
+    rocksdb::Status ws = rocksdb::Status::OK();
+    if (Status fs = failpoint::Eval("backendBeforeCommit"); !fs.ok()) {
+      ws = rocksdb::Status::IOError(fs.message());
+    } else {
+      ws = m.db()->Write(wo, wb.GetWriteBatch());
+    }
+    if (!ws.ok()) {
+      m.poisoned = true;
+      m.pending_rev = rev_before;
+      m.pending_compact = compact_before;
+      return FromRocks(ws, "apply batch");
+    }
+    current_rev_.store(m.pending_rev);
+    compact_rev_.store(m.pending_compact);
+    applied_index_.store(applied);
+    if (observer_ != nullptr) {
+      for (const auto& [r, evs] : revisions) {
+        if (want_events) {
+          observer_->OnRevision(r, evs);
+        } else {
+          observer_->OnRevisionWithoutEvents(r);
+        }
+      }
+      if (m.pending_compact != compact_before) observer_->OnCompacted(m.pending_compact);
+    }
+    revisions.clear();
+    rev_before = m.pending_rev;
+    compact_before = m.pending_compact;
+    wb.Clear();
+    return Status::Ok();
+  };
+  bool committed_all = false;  // nothing was added to wb since the last commit
   for (const auto& e : entries) {
     ApplyResult res;
     res.index = e.index;
@@ -1503,10 +1565,12 @@ Status MvccStore::Apply(std::span<const ApplyEntry> entries, int64_t now_ms,
              static_cast<unsigned long long>(e.index));
     Impl::TxnWrite t;
     t.begin_rev = m.pending_rev;
+    t.want_events = want_events;
     wb.SetSavePoint();
     res.status = m.ApplyOne(e.index, now_ms, *e.request, &t, &res.response);
     if (!res.status.ok()) {
-      KV_CHECK(wb.RollbackToSavePoint().ok(), "rollback");
+      KV_CHECK(wb.RollbackToSavePoint().ok(), "rollback");  // rebuilds the index if needed
+      m.unindexed_writes = false;
       res.response.Clear();
     } else {
       KV_CHECK(wb.PopSavePoint().ok(), "pop save point");
@@ -1517,32 +1581,21 @@ Status MvccStore::Apply(std::span<const ApplyEntry> entries, int64_t now_ms,
     }
     applied = e.index;
     results->push_back(std::move(res));
+    committed_all = false;
+    if (m.unindexed_writes) {
+      // Later entries must read what this one wrote: commit it now and go on with a fresh wb.
+      m.unindexed_writes = false;
+      Status cs = commit();
+      if (!cs.ok()) {
+        m.wb = nullptr;
+        return cs;
+      }
+      committed_all = true;
+    }
   }
-  KV_CHECK(wb.Put(m.meta, kMetaApplied, Be64(applied)).ok(), "wb");
-  KV_CHECK(wb.Put(m.meta, kMetaRev, Be64(static_cast<uint64_t>(m.pending_rev))).ok(), "wb");
-  rocksdb::WriteOptions wo;
-  wo.sync = m.opts.sync_writes;
-  rocksdb::Status ws = rocksdb::Status::OK();
-  if (Status fs = failpoint::Eval("backendBeforeCommit"); !fs.ok()) {
-    ws = rocksdb::Status::IOError(fs.message());
-  } else {
-    ws = m.db()->Write(wo, wb.GetWriteBatch());
-  }
+  Status cs = committed_all ? Status::Ok() : commit();
   m.wb = nullptr;
-  if (!ws.ok()) {
-    m.poisoned = true;
-    m.pending_rev = rev_before;
-    m.pending_compact = compact_before;
-    return FromRocks(ws, "apply batch");
-  }
-  current_rev_.store(m.pending_rev);
-  compact_rev_.store(m.pending_compact);
-  applied_index_.store(applied);
-  if (observer_ != nullptr) {
-    for (const auto& [r, evs] : revisions) observer_->OnRevision(r, evs);
-    if (m.pending_compact != compact_before) observer_->OnCompacted(m.pending_compact);
-  }
-  return Status::Ok();
+  return cs;
 }
 
 Status MvccStore::CompactStep(size_t max_keys, bool* done) {

@@ -461,6 +461,7 @@ Status WatchableStore::CreateWatcher(StreamEntry& stream,
   w->fragment = create.fragment();
   stream.watchers.emplace(id, std::move(owned));
   ++watcher_count_;
+  watchers_registered_.store(watcher_count_, std::memory_order_release);
 
   // The created response goes first: nothing of this watcher can be queued before it.
   created.set_watch_id(id);
@@ -534,6 +535,7 @@ void WatchableStore::RemoveWatcher(Watcher* w) {
     unsynced_.Erase(w);
   }
   --watcher_count_;
+  watchers_registered_.store(watcher_count_, std::memory_order_release);
   w->stream->watchers.erase(w->watch_id);  // destroys w
 }
 
@@ -688,6 +690,32 @@ void WatchableStore::OnRevision(int64_t revision, const std::vector<mvccpb::Even
     parts_.clear();
   }
   RunNotifies(notifies);
+}
+
+bool WatchableStore::WantsEvents() const {
+  return watchers_registered_.load(std::memory_order_acquire) > 0;
+}
+
+void WatchableStore::OnRevisionWithoutEvents(int64_t revision) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (revision <= observed_rev_) return;
+  KV_CHECK(revision == observed_rev_ + 1, "revision %lld observed after %lld (gap)",
+           static_cast<long long>(revision), static_cast<long long>(observed_rev_));
+  // Watchers created while the revision was applied (there were none when it started) may be
+  // live from this revision: they read it from History instead. Synced watchers have seen
+  // everything up to observed_rev_; next_rev is only a lower bound for them.
+  std::vector<Watcher*> live;
+  for (auto& [id, stream] : streams_) {
+    for (auto& [watch_id, w] : stream->watchers) {
+      if (w->synced && w->next_rev <= revision) live.push_back(w.get());
+    }
+  }
+  for (Watcher* w : live) {
+    w->next_rev = std::max(w->next_rev, observed_rev_ + 1);
+    RemoveSynced(w);
+    unsynced_.Insert(w);
+  }
+  observed_rev_ = revision;
 }
 
 void WatchableStore::OnCompacted(int64_t compact_revision) {

@@ -163,6 +163,11 @@ class WatchableStore : public HistoryObserver {
 
   // HistoryObserver. Precondition: revision <= last observed + 1 (in order, no gaps).
   void OnRevision(int64_t revision, const std::vector<mvccpb::Event>& events) override;
+  // False while no watcher is registered. A watcher registered after that answer (while the
+  // batch is applied) is live from a revision announced without events: OnRevisionWithoutEvents
+  // moves it to unsynced, and SyncStep reads that revision from History.
+  bool WantsEvents() const override;
+  void OnRevisionWithoutEvents(int64_t revision) override;
   void OnCompacted(int64_t compact_revision) override;
 
   // Catches unsynced watchers up from History, cancels those whose next revision was compacted,
@@ -240,6 +245,7 @@ class WatchableStore : public HistoryObserver {
   uint64_t next_watcher_key_ = 1;
   std::unordered_map<uint64_t, std::unique_ptr<StreamEntry>> streams_;
   size_t watcher_count_ = 0;
+  std::atomic<size_t> watchers_registered_{0};  // watcher_count_, readable without mu_
 
   // Synced watchers, indexed so that one event costs O(key length + matching watchers + distinct
   // generic ranges starting <= key) instead of a scan of every watcher:

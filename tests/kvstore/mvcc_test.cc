@@ -530,6 +530,69 @@ struct Recorder : kvstore::HistoryObserver {
 };
 }  // namespace
 
+TEST_CASE("delete: a bulk delete is seen by the later entries of its apply batch", "[mvcc]") {
+  // Goal: a DeleteRange large enough to write its tombstones unindexed (>= 1024 keys) commits
+  // before the next entry of the same Apply call, so later entries (range, put, txn, a failing
+  // entry) see it; revisions, observer calls, results and the applied index stay right.
+  TestStore s;
+  const int n = 1500;
+  for (int i = 0; i < n; ++i) {
+    char k[16];
+    std::snprintf(k, sizeof k, "b/%05d", i);
+    REQUIRE(s.Do(PutReq(k, "v")).ok());
+  }
+  Recorder rec;
+  s->SetObserver(&rec);
+  kvdpb::InternalRequest range_req;
+  *range_req.mutable_range() = RangeOf("b/", "b0");
+  etcdserverpb::TxnRequest txn;
+  auto* cmp = txn.add_compare();
+  cmp->set_key("b/00001");
+  cmp->set_target(etcdserverpb::Compare::VERSION);
+  cmp->set_result(etcdserverpb::Compare::EQUAL);
+  cmp->set_version(0);  // true only if the bulk delete is visible
+  txn.add_success()->mutable_request_put()->set_key("txn-saw-delete");
+  kvdpb::InternalRequest reqs[] = {
+      DelReq("b/", "b0"),       PutReq("b/00000", "again"), range_req,
+      PutReq("x", "1", 99),     kvtest::TxnReq(txn),        DelReq("b/", "b0"),
+      PutReq("b/00002", "last")};
+  std::vector<kvstore::ApplyEntry> entries;
+  const uint64_t first = s.next_index();
+  for (uint64_t i = 0; i < std::size(reqs); ++i) entries.push_back({first + i, &reqs[i]});
+  std::vector<kvstore::ApplyResult> res;
+  REQUIRE(s->Apply(entries, 0, &res).ok());
+  REQUIRE(res.size() == std::size(reqs));
+  const int64_t del_rev = n + 2;  // the puts made revisions 2..n+1
+  CHECK(res[0].response.delete_range().deleted() == n);
+  CHECK(res[0].response.delete_range().header().revision() == del_rev);
+  CHECK(res[1].response.put().header().revision() == del_rev + 1);
+  CHECK_FALSE(res[1].response.put().has_prev_kv());
+  CHECK(res[2].response.range().count() == 1);  // only the key put again after the delete
+  CHECK(res[3].status.code() == kvstore::Code::kNotFound);  // unknown lease 99
+  CHECK(res[4].response.txn().succeeded());
+  CHECK(res[5].response.delete_range().deleted() == 1);  // b/00000, put again
+  CHECK(res[6].response.put().header().revision() == del_rev + 4);
+  CHECK(s->AppliedIndex() == first + std::size(reqs) - 1);
+  CHECK(s->CurrentRevision() == del_rev + 4);
+  const auto again = s.Get("b/00000");
+  REQUIRE(again.kvs_size() == 0);  // deleted again by the second DeleteRange
+  const auto last = s.Get("b/00002");
+  REQUIRE(last.kvs_size() == 1);
+  CHECK(last.kvs(0).version() == 1);  // a new key after the bulk delete
+  CHECK(last.kvs(0).create_revision() == del_rev + 4);
+  CHECK(s.Get("b/", "b0", del_rev - 1).count() == n);
+  REQUIRE(rec.revs.size() == 5);
+  using RevEvents = std::pair<int64_t, size_t>;
+  CHECK(rec.revs[0] == RevEvents(del_rev, size_t{n}));
+  CHECK(rec.revs[1] == RevEvents(del_rev + 1, 1));
+  CHECK(rec.revs[4] == RevEvents(del_rev + 4, 1));
+  s->SetObserver(nullptr);
+  s.Reopen();  // what was committed in two writes reads back the same
+  CHECK(s->AppliedIndex() == first + std::size(reqs) - 1);
+  CHECK(s->CurrentRevision() == del_rev + 4);
+  CHECK(s.Get("b/", "b0").count() == 1);
+}
+
 TEST_CASE("observer: told once per committed revision and per compaction", "[mvcc]") {
   // Goal: HistoryObserver calls match the committed revisions of an apply batch.
   TestStore s;

@@ -5,6 +5,7 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <random>
 #include <string>
@@ -228,6 +229,99 @@ TEST_CASE("watch on MvccStore: compaction cancels a watcher that needs compacted
   CHECK(rs[3].events(0).kv().value() == "4");
   CHECK(rs[3].events(5).prev_kv().value() == "8");
   CHECK(rs[3].header().revision() == 11);
+}
+
+}  // namespace
+}  // namespace kvstore::testing
+
+namespace kvstore::testing {
+namespace {
+
+// Forwards to the watchable store, and runs `before_next` once just before the next
+// OnRevisionWithoutEvents is forwarded: a watcher created while a batch is applied.
+class RacingObserver : public HistoryObserver {
+ public:
+  explicit RacingObserver(WatchableStore* next) : next_(next) {}
+  void OnRevision(int64_t revision, const std::vector<mvccpb::Event>& events) override {
+    ++with_events;
+    next_->OnRevision(revision, events);
+  }
+  bool WantsEvents() const override { return next_->WantsEvents(); }
+  void OnRevisionWithoutEvents(int64_t revision) override {
+    ++without_events;
+    if (before_next) {
+      auto f = std::move(before_next);
+      before_next = nullptr;
+      f();
+    }
+    next_->OnRevisionWithoutEvents(revision);
+  }
+  void OnCompacted(int64_t compact_revision) override { next_->OnCompacted(compact_revision); }
+  std::function<void()> before_next;
+  int with_events = 0;
+  int without_events = 0;
+
+ private:
+  WatchableStore* next_;
+};
+
+TEST_CASE(
+    "watch on MvccStore: without watchers no events are built, and a watcher created "
+    "meanwhile still gets its first revision",
+    "[watch][mvcc]") {
+  // Goal: with no watcher registered the store announces revisions without events; a watcher
+  // registered while such a revision is applied (live from that revision) catches it up from
+  // History, prev_kv included, and once watchers exist events are built again.
+  TempDir dir;
+  std::unique_ptr<Engine> engine;
+  std::unique_ptr<MvccStore> mvcc;
+  REQUIRE(MvccStore::OpenDir(dir.str(), StoreOptions{}, &engine, &mvcc).ok());
+  WatchableStore watch(mvcc.get(), WatchOptions{});
+  RacingObserver observer(&watch);
+  mvcc->SetObserver(&observer);
+  uint64_t index = 0;
+  const auto put = [&](const std::string& k, const std::string& v) {
+    kvdpb::InternalRequest req;
+    req.mutable_put()->set_key(k);
+    req.mutable_put()->set_value(v);
+    ApplyEntry e{++index, &req};
+    std::vector<ApplyResult> res;
+    REQUIRE(mvcc->Apply({&e, 1}, 0, &res).ok());
+    REQUIRE(res.at(0).status.ok());
+  };
+  put("k", "v1");  // revision 2: nobody watches
+  CHECK(observer.without_events == 1);
+  CHECK(observer.with_events == 0);
+
+  std::unique_ptr<WatchStream> s;
+  REQUIRE(watch.OpenStream([] {}, &s).ok());
+  observer.before_next = [&] {
+    // Registered after the apply asked WantsEvents (false) and before the revision is
+    // announced: live from revision 3, the one being applied.
+    REQUIRE(s->HandleRequest(CreateReq({.key = "k", .prev_kv = true})).ok());
+  };
+  put("k", "v2");  // revision 3
+  CHECK(observer.without_events == 2);
+  CHECK(watch.Metrics().slow_watchers == 1);
+  while (watch.SyncStep(1000).watchers_unsynced > 0) {
+  }
+  put("k", "v3");  // revision 4: a watcher exists, events are built and delivered live
+  CHECK(observer.with_events == 1);
+  std::vector<WatchResponse> out;
+  while (s->Poll(64, &out) > 0) {
+  }
+  std::vector<mvccpb::Event> got;
+  for (const auto& r : out) {
+    for (const auto& ev : r.events()) got.push_back(ev);
+  }
+  REQUIRE(got.size() == 2);
+  CHECK(got[0].kv().mod_revision() == 3);
+  CHECK(got[0].kv().value() == "v2");
+  CHECK(got[0].prev_kv().value() == "v1");
+  CHECK(got[1].kv().mod_revision() == 4);
+  CHECK(got[1].prev_kv().value() == "v2");
+  s.reset();
+  mvcc->SetObserver(nullptr);
 }
 
 }  // namespace
