@@ -733,7 +733,9 @@ struct MvccStore::Impl {
   Status DoDelete(TxnWrite* t, const etcdserverpb::DeleteRangeRequest& d,
                   etcdserverpb::DeleteRangeResponse* resp, bool whole_entry = false) {
     std::vector<Version> victims;
-    Status s = ScanLive(ApplyView(), KeyRange{d.key(), d.range_end()}, kMaxRev, true,
+    // Values are only copied for the events (prev_kv) and the response's prev_kvs.
+    const bool want_values = t->want_events || d.prev_kv();
+    Status s = ScanLive(ApplyView(), KeyRange{d.key(), d.range_end()}, kMaxRev, want_values,
                         [&](const Version& v) {
                           victims.push_back(v);
                           return true;
