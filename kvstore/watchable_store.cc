@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <limits>
 #include <string_view>
 #include <tuple>
 #include <utility>
@@ -702,20 +703,24 @@ void WatchableStore::OnRevisionWithoutEvents(int64_t revision) {
   KV_CHECK(revision == observed_rev_ + 1, "revision %lld observed after %lld (gap)",
            static_cast<long long>(revision), static_cast<long long>(observed_rev_));
   // Watchers created while the revision was applied (there were none when it started) may be
-  // live from this revision: they read it from History instead. Synced watchers have seen
-  // everything up to observed_rev_; next_rev is only a lower bound for them.
+  // live from this revision: they read it from History instead.
+  UnsyncLive(revision);
+  observed_rev_ = revision;
+}
+
+void WatchableStore::UnsyncLive(int64_t next_rev_max) {
   std::vector<Watcher*> live;
   for (auto& [id, stream] : streams_) {
     for (auto& [watch_id, w] : stream->watchers) {
-      if (w->synced && w->next_rev <= revision) live.push_back(w.get());
+      if (w->synced && w->next_rev <= next_rev_max) live.push_back(w.get());
     }
   }
   for (Watcher* w : live) {
+    // A synced watcher has seen everything up to observed_rev_; next_rev is only a lower bound.
     w->next_rev = std::max(w->next_rev, observed_rev_ + 1);
     RemoveSynced(w);
     unsynced_.Insert(w);
   }
-  observed_rev_ = revision;
 }
 
 void WatchableStore::OnCompacted(int64_t compact_revision) {
@@ -734,18 +739,7 @@ void WatchableStore::OnCompacted(int64_t compact_revision) {
 
 void WatchableStore::OnHistoryReplaced() {
   std::lock_guard<std::mutex> lock(mu_);
-  std::vector<Watcher*> live;
-  for (auto& [id, stream] : streams_) {
-    for (auto& [watch_id, w] : stream->watchers) {
-      if (w->synced) live.push_back(w.get());
-    }
-  }
-  for (Watcher* w : live) {
-    // A synced watcher has seen everything up to observed_rev_; next_rev is only a lower bound.
-    w->next_rev = std::max(w->next_rev, observed_rev_ + 1);
-    RemoveSynced(w);
-    unsynced_.Insert(w);
-  }
+  UnsyncLive(std::numeric_limits<int64_t>::max());
   observed_rev_ = std::max(observed_rev_, history_->CurrentRevision());
 }
 

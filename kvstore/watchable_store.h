@@ -224,6 +224,9 @@ class WatchableStore : public HistoryObserver {
   void RemoveSynced(Watcher* w);
   void RemoveWatcher(Watcher* w);
   void CancelCompacted(Watcher* w, int64_t compact_revision, PendingNotifies* notifies);
+  // Moves every synced watcher with next_rev <= next_rev_max to unsynced, to catch up from
+  // History from the revision after the last observed one (or its later start revision).
+  void UnsyncLive(int64_t next_rev_max);
   // Appends to *parts the responses of one delivery to w: `events` (encoded `events` fields,
   // moved from) under header revision `revision`, split into fragments when w asked for them
   // and the whole reaches fragment_bytes_threshold with >= 2 events. Clears `events`.

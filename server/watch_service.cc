@@ -149,7 +149,6 @@ class WatchReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
     if (next_ >= batch_.size()) {
       batch_.clear();
       next_ = 0;
-      polled_.clear();
       stream_->PollEncoded(poll_batch_max_, &polled_);
       if (polled_.empty()) return;
       for (const auto& response : polled_) batch_.push_back(ToByteBuffer(response));
