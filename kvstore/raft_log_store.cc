@@ -498,7 +498,8 @@ Status RaftLogStore::CheckSnapshotData(const std::string& data) const {
 }
 
 Status RaftLogStore::Save(const raft::HardState* hard_state,
-                          const std::vector<raft::Entry>& entries, const raft::Snapshot* snap) {
+                          const std::vector<raft::Entry>& entries, const raft::Snapshot* snap,
+                          bool sync) {
   std::lock_guard write_lock(write_mu_);
   // Only writers change the state, and we hold write_mu_: reading it without mu_ is safe.
   rocksdb::ColumnFamilyHandle* cf = engine_->Cf(options_.column_family);
@@ -570,7 +571,7 @@ Status RaftLogStore::Save(const raft::HardState* hard_state,
     return Status::Ok();
   }
   if (Status s = failpoint::Eval("raftBeforeSave"); !s.ok()) return s;
-  if (Status s = Write(&batch, /*sync=*/true, "save raft ready"); !s.ok()) {
+  if (Status s = Write(&batch, sync, "save raft ready"); !s.ok()) {
     return s;
   }
   if (Status s = failpoint::Eval("raftAfterSave"); !s.ok()) return s;

@@ -12,12 +12,12 @@
 // whole retained log, so damage is reported once, as a kDataLoss Open error naming the index
 // and family, instead of as a RawNode abort later (raft::Storage read errors are fatal).
 //
-// Durability: each Save() is ONE WriteBatch written with sync=true, so a Ready's snapshot,
-// entries and hard state become durable together or not at all. The Engine leaves RocksDB's
-// WALRecoveryMode at its default, kPointInTimeRecovery: replay stops at the first torn or
-// corrupt WAL record, so a process killed (or a machine losing power) mid-write reopens at the
-// state after the last complete batch, i.e. a prefix of the Saves; every Save that returned Ok
-// is in it because it was fsynced.
+// Durability: each Save() is ONE WriteBatch (synced unless the caller says otherwise), so a
+// Ready's snapshot, entries and hard state become durable together or not at all. The Engine
+// sets RocksDB's WALRecoveryMode to kTolerateCorruptedTailRecords: only a torn last record is
+// dropped (damage before it fails the open), so a process killed (or a machine losing power)
+// mid-write reopens at the state after the last complete batch, i.e. a prefix of the writes;
+// every synced Save that returned Ok is in it, and so is every write made before it.
 //
 // Thread-safety: every method may be called from any thread. Readers (the raft::Storage
 // methods, stats()) share a reader lock and never wait for an fsync; writers (Save, Compact,
@@ -110,8 +110,11 @@ class RaftLogStore final : public raft::Storage {
   // written): kFailedPrecondition when `snap` is not newer than the current snapshot (raft's
   // kSnapshotOutOfDate), kInvalidArgument when the snapshot data exceeds snapshot_data_bytes_max,
   // kInternal / kDataLoss from RocksDB.
+  // `sync` = false writes the batch without an fsync (for a Ready whose must_sync is false): it
+  // is durable once any later synced write of the Engine returned, since all families share one
+  // WAL and a crash keeps a prefix of the writes; until then power loss may drop it.
   Status Save(const raft::HardState* hard_state, const std::vector<raft::Entry>& entries,
-              const raft::Snapshot* snap);
+              const raft::Snapshot* snap, bool sync = true);
   // Shorthands for Save().
   Status Append(const std::vector<raft::Entry>& entries) { return Save(nullptr, entries, nullptr); }
   Status SetHardState(const raft::HardState& hs) { return Save(&hs, {}, nullptr); }

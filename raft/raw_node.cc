@@ -133,7 +133,12 @@ raft::Ready RawNode::Ready() {
   rd.committed_entries = log.NextCommittedEntries();
   rd.messages.swap(raft_.msgs());
   rd.read_states.swap(raft_.read_states());
-  rd.must_sync = rd.hard_state.has_value() || !rd.entries.empty() || !rd.snapshot.empty();
+  // As etcd-io/raft's MustSync: a hard state whose term and vote are unchanged only moved the
+  // commit index, which is not a promise to anyone (a restarted node relearns it from the
+  // leader), so it may be written without an fsync. Entries, snapshots, terms and votes are.
+  const bool term_or_vote_changed = rd.hard_state && (rd.hard_state->term != prev_hard_.term ||
+                                                      rd.hard_state->vote != prev_hard_.vote);
+  rd.must_sync = term_or_vote_changed || !rd.entries.empty() || !rd.snapshot.empty();
   ready_outstanding_ = true;
   // Only what Advance() needs; the messages and payloads stay with the caller.
   last_ready_ = raft::Ready();

@@ -31,8 +31,12 @@ namespace raft {
 // CONTRACT (in this order):
 //  1. Persist, and make durable (fsync) before step 3b: `snapshot` (if !empty(), it replaces
 //     the log), then `entries` (appended; an entry at an index that already exists replaces
-//     it and every entry after it), then `hard_state` (if set). `must_sync` says whether any of
-//     them is set.
+//     it and every entry after it), then `hard_state` (if set). `must_sync` is false when the
+//     only change is a hard state whose commit index moved (term and vote unchanged, no entries,
+//     no snapshot): it must still be written, in order with the host's later writes, but need
+//     not be fsynced, because losing it loses no promise (etcd-io/raft's MustSync). The host's
+//     storage must keep the writes' order across a crash (what survives is a prefix of them),
+//     so that a restart never sees a later write, e.g. a log compaction, without this one.
 //  2. Apply `snapshot` to the state machine (if !empty()), then `committed_entries` in order.
 //     Committed entries are always already durable in Storage (this node never hands out an
 //     entry for applying before an earlier Ready's Advance() confirmed it persisted), so they

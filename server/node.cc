@@ -794,6 +794,16 @@ void Node::HandleReady() {
   ready_hard_state_ = rd.hard_state;
   ready_outstanding_ = true;
   if (!rd.must_sync) {
+    if (rd.hard_state) {
+      // Only the commit index moved: written without an fsync, here (the persist thread is
+      // idle: one Ready at a time). It must still be written, before FinishReady's log
+      // compaction: a restart needs commit >= the compaction point, and the shared WAL keeps a
+      // prefix of the writes, so a surviving compaction implies a surviving commit. A store
+      // write of these committed entries may land before it; a restart tolerates that (the
+      // store skips entries it already applied).
+      kvstore::Status s = log_->Save(&*rd.hard_state, {}, nullptr, /*sync=*/false);
+      SERVER_CHECK(s.ok(), "raft log write failed: %s", s.message().c_str());
+    }
     FinishReady();
     return;
   }

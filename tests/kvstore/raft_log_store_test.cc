@@ -538,8 +538,9 @@ struct SingleNodeHost {
   std::string Run(raft::RawNode& node) {
     for (int k = 0; k < 100 && node.HasReady(); ++k) {
       raft::Ready rd = node.Ready();
+      // A commit-only hard state is written unsynced, as kvd does.
       kvstore::Status s = store->Save(rd.hard_state ? &*rd.hard_state : nullptr, rd.entries,
-                                      rd.snapshot.empty() ? nullptr : &rd.snapshot);
+                                      rd.snapshot.empty() ? nullptr : &rd.snapshot, rd.must_sync);
       if (!s.ok()) {
         return s.ToString();
       }

@@ -634,6 +634,50 @@ TEST_CASE("Ready contract: the leader counts itself only for persisted entries",
   REQUIRE(c.CheckAll().empty());
 }
 
+TEST_CASE("Ready contract: only entries, snapshots, terms and votes must be synced",
+          "[raft][ready]") {
+  // Goal: a Ready whose only change is the commit index says must_sync = false (etcd-io/raft's
+  // MustSync), and entries, a new term and a vote each say true.
+  Cluster c(Ids(3), NoPreVote());
+  c.Elect(1);
+  c.Stabilize();
+  REQUIRE(c.raw(1).Propose("x").ok());
+  raft::Ready rd = c.raw(1).Ready();
+  REQUIRE(rd.entries.size() == 1);
+  REQUIRE(rd.must_sync);  // entries
+  c.node(1).storage->Append(rd.entries);
+  const uint64_t index = rd.entries[0].index;
+  for (const raft::Message& m : rd.messages) {
+    if (m.to == 2) REQUIRE(c.raw(2).Step(m).ok());
+  }
+  c.raw(1).Advance();
+  raft::Ready f = c.raw(2).Ready();
+  REQUIRE(f.must_sync);  // the follower's entries
+  c.node(2).storage->Append(f.entries);
+  if (f.hard_state) c.node(2).storage->SetHardState(*f.hard_state);
+  for (const raft::Message& m : f.messages) {
+    if (m.type == MessageType::kMsgAppResp && m.to == 1) REQUIRE(c.raw(1).Step(m).ok());
+  }
+  c.raw(2).Advance();
+  // The ack commits the entry: the leader's next Ready moves only the commit index.
+  raft::Ready commit = c.raw(1).Ready();
+  REQUIRE(commit.hard_state.has_value());
+  REQUIRE(commit.hard_state->commit == index);
+  REQUIRE(commit.entries.empty());
+  REQUIRE(commit.committed_entries.size() == 1);
+  REQUIRE_FALSE(commit.must_sync);
+  c.node(1).storage->SetHardState(*commit.hard_state);
+  c.raw(1).Advance();
+  c.DropQueued();
+  // A campaign changes term and vote: synced.
+  REQUIRE(c.raw(3).Campaign().ok());
+  raft::Ready v = c.raw(3).Ready();
+  REQUIRE(v.hard_state.has_value());
+  REQUIRE(v.hard_state->term > commit.hard_state->term);
+  REQUIRE(v.hard_state->vote == 3);
+  REQUIRE(v.must_sync);
+}
+
 TEST_CASE("ProposeBatch: one message, one append per follower, applied in order everywhere",
           "[raft]") {
   // Goal: a batch is replicated as one MsgApp, forwarded whole by a follower, and a refused

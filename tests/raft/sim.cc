@@ -123,6 +123,9 @@ struct SimNode {
   int down_until_tick = 0;
   Disk live;     // what the node reads: includes writes not yet synced
   Disk durable;  // what survives a crash
+  // Written but not synced (Readies whose must_sync is false): they reach `durable` with the
+  // next synced write, in order (one WAL keeps a prefix of the writes), or are lost by a crash.
+  std::vector<WriteOp> unsynced;
   std::unique_ptr<raft::RawNode> node;
   // Applied values, in order. Duplicates (a forwarded proposal duplicated by the network, a
   // client retry) are ignored, as a real state machine ignores a repeated request id.
@@ -280,6 +283,7 @@ class Sim {
     n.up = false;
     n.node.reset();
     n.live = n.durable;  // unsynced writes are lost
+    n.unsynced.clear();
     n.down_until_tick = tick_ + 1 + static_cast<int>(rng_.Uniform(30));
   }
 
@@ -608,7 +612,12 @@ class Sim {
       Crash(n);
       return;
     }
-    ApplyOp(&n.durable, op);  // sync
+    if (rd.must_sync) {
+      SyncUnsynced(n);
+      ApplyOp(&n.durable, op);  // sync
+    } else {
+      n.unsynced.push_back(op);  // durable only with a later synced write
+    }
     for (const Message& m : rd.messages) {
       if (!raft::CanSendBeforePersist(m)) Send(m, faults);
     }
@@ -698,12 +707,19 @@ class Sim {
     }
   }
 
+  // A synced write makes every earlier write durable too.
+  void SyncUnsynced(SimNode& n) {
+    for (const WriteOp& u : n.unsynced) ApplyOp(&n.durable, u);
+    n.unsynced.clear();
+  }
+
   void MaybeSnapshot(SimNode& n) {
     raft::Snapshot cur;
     (void)n.live.st.Snapshot(&cur);
     if (n.applied_index < cur.metadata.index + 6 + rng_.Uniform(10)) return;
     if (n.applied_index > n.durable.st.LastIndex()) return;
     const std::string data = EncodeSm(n.applied_hash, n.sm);
+    SyncUnsynced(n);  // the snapshot write is synced, after the unsynced ones
     for (Disk* d : {&n.live, &n.durable}) {
       raft::Status s = d->st.CreateSnapshot(n.applied_index, n.conf, data, nullptr);
       if (!s.ok()) continue;
