@@ -7,7 +7,8 @@
 #   --quick          small sizes, a few seconds per workload (about 5 minutes in all)
 #   --failover-runs  kill -9 of the leader, median of N (default 10; quick: 3)
 #   --keys           keys of 256 B loaded for the memory/disk/restart rows (default 1000000)
-#   --only           comma list of workloads: write,checkperf,read,watch,cpu,memory,restart,failover
+#   --only           comma list of workloads:
+#                    write,checkperf,read,watch,slowwatch,cpu,memory,restart,failover
 #   --keep DIR       copy kvbench JSON reports and server logs to DIR
 # Binaries: $KVD_BIN (build/server/kvd), $ETCD_BIN (/usr/bin/etcd), $KVBENCH_BIN
 # (build/bench/kvbench/kvbench), etcdctl from PATH. Ports: $BASE_PORT (default 47000) upward.
@@ -17,7 +18,8 @@ kvd=${KVD_BIN:-$root/build/server/kvd}
 etcd=${ETCD_BIN:-/usr/bin/etcd}
 kvbench=${KVBENCH_BIN:-$root/build/bench/kvbench/kvbench}
 base_port=${BASE_PORT:-47000}
-quick=0 failover_runs="" keys="" only="write,checkperf,read,watch,cpu,memory,restart,failover" keep=""
+quick=0 failover_runs="" keys="" keep=""
+only="write,checkperf,read,watch,slowwatch,cpu,memory,restart,failover"
 while [[ $# -gt 0 ]]; do
   case $1 in
     --quick) quick=1 ;;
@@ -25,7 +27,7 @@ while [[ $# -gt 0 ]]; do
     --keys) keys=$2; shift ;;
     --only) only=$2; shift ;;
     --keep) keep=$2; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -35,10 +37,10 @@ command -v etcdctl >/dev/null && command -v jq >/dev/null || { echo "need etcdct
 
 if ((quick)); then
   dur=3 keys=${keys:-20000} failover_runs=${failover_runs:-3} perf_loads="s" watchers=1000
-  cpu_writes=10000 watch_puts=200
+  cpu_writes=10000 watch_puts=200 slow_puts=10000
 else
   dur=10 keys=${keys:-1000000} failover_runs=${failover_runs:-10} perf_loads="l xl" watchers=10000
-  cpu_writes=50000 watch_puts=500
+  cpu_writes=50000 watch_puts=500 slow_puts=40000
 fi
 
 work=$(mktemp -d /tmp/kvd-compare-XXXXXX)
@@ -194,6 +196,32 @@ if has watch; then
     row "$w: put-send-to-event p99 ms" "$(fmt "$(j etcd-watch$rate .event_send_latency.p99_ms)")" "$(fmt "$(j kvd-watch$rate .event_send_latency.p99_ms)")"
     row "$w: puts/s achieved" "$(fmt "$(j etcd-watch$rate .throughput_per_s)")" "$(fmt "$(j kvd-watch$rate .throughput_per_s)")"
   done
+fi
+
+# --- slow watchers ---------------------------------------------------------------------------
+# Puts of 1 KiB (100 clients, unlimited rate) with one reading watcher on their prefix, then the
+# same with 100 more streams whose watcher stops reading once created (slow consumers: the
+# server's writes to them back up through HTTP/2 flow control). Issue #6: slow watchers never
+# slow writes.
+if has slowwatch; then
+  declare -A SLOWRSS=()
+  for l in etcd kvd; do
+    for st in 0 100; do
+      bench $l slow$st watch --watchers 1 --streams 1 --prefix --key-prefix "/slow$st/" \
+        --key-size 16 --val-size 1024 --clients 100 --conns 10 --key-space-size 100000 \
+        --rate 1000000 --total $slow_puts --stalled-streams $st --drain-timeout 60
+    done
+    m=0
+    for i in 0 1 2; do r=$(rss_kib $l $i); ((r > m)) && m=$r; done
+    SLOWRSS[$l]=$(awk -v k=$m 'BEGIN { printf "%.0f", k / 1024 }')
+  done
+  ratio() { awk -v a="$(j "$1-slow100" .throughput_per_s)" -v b="$(j "$1-slow0" .throughput_per_s)" \
+    'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+  row "puts/s, 1 KiB, 100 clients, one reading watcher" "$(fmt "$(j etcd-slow0 .throughput_per_s)")" "$(fmt "$(j kvd-slow0 .throughput_per_s)")"
+  row "same with 100 stalled watch streams: puts/s" "$(fmt "$(j etcd-slow100 .throughput_per_s)")" "$(fmt "$(j kvd-slow100 .throughput_per_s)")"
+  row "same: puts/s with stalled streams / without" "$(ratio etcd)" "$(ratio kvd)"
+  row "put p99 ms without / with stalled streams" "$(fmt "$(j etcd-slow0 .latency.p99_ms)") / $(fmt "$(j etcd-slow100 .latency.p99_ms)")" "$(fmt "$(j kvd-slow0 .latency.p99_ms)") / $(fmt "$(j kvd-slow100 .latency.p99_ms)")"
+  row "largest member RSS MiB after the stalled run" "${SLOWRSS[etcd]}" "${SLOWRSS[kvd]}"
 fi
 
 # --- CPU per 10,000 writes ------------------------------------------------------------------

@@ -82,6 +82,9 @@ std::string Validate(const Options& o) {
       return "--streams must be 1..--watchers";
     }
     if (!(o.rate_per_s > 0)) return "watch needs --rate (puts per second)";
+    if (o.stalled_streams > kStalledStreamsMax) {
+      return "--stalled-streams must be 0.." + std::to_string(kStalledStreamsMax);
+    }
     const std::uint64_t puts = o.WatchPuts();
     if (puts == 0 || puts > kWatchPutsMax) {
       return "watch puts (--total, or --rate x --duration) must be 1.." +
@@ -153,6 +156,10 @@ ParseResult ParseOptions(const std::vector<std::string>& argv) {
   watch->add_option("--streams", o.watch_streams, "watch streams the watchers share")
       ->capture_default_str();
   watch->add_flag("--prefix", o.watch_prefix, "watch --key-prefix as a prefix, not one key");
+  watch
+      ->add_option("--stalled-streams", o.stalled_streams,
+                   "extra streams of one watcher each that stop reading once created")
+      ->capture_default_str();
   watch->add_option("--drain-timeout", o.drain_timeout_s, "seconds to wait for late events")
       ->capture_default_str();
 

@@ -21,6 +21,7 @@ inline constexpr std::size_t kConnsMax = 1'000;
 inline constexpr std::size_t kValueBytesMax = 1'536 * 1'024;  // etcd's default request limit
 inline constexpr std::size_t kKeyBytesMax = 4'096;
 inline constexpr std::size_t kWatchersMax = 1'000'000;
+inline constexpr std::size_t kStalledStreamsMax = 10'000;
 inline constexpr std::uint64_t kWatchPutsMax = 10'000'000;
 
 struct Options {
@@ -49,7 +50,10 @@ struct Options {
   // watch
   std::size_t watchers = 1;
   std::size_t watch_streams = 1;
-  bool watch_prefix = false;    // watch the prefix (puts spread over the key space) or one key
+  bool watch_prefix = false;  // watch the prefix (puts spread over the key space) or one key
+  // Extra streams of one watcher each (same key or prefix) that stop reading once their watcher
+  // is created: slow consumers, to see whether they slow the puts. Their events are not counted.
+  std::size_t stalled_streams = 0;
   double drain_timeout_s = 30;  // how long to wait for outstanding events after the last put
 
   // Puts the watch workload issues: total, else rate * duration (rounded up).

@@ -81,6 +81,12 @@ std::string RenderText(const Result& r) {
                   static_cast<unsigned long long>(r.events_before_ack),
                   static_cast<unsigned long long>(r.watch_errors));
     out << buf;
+    if (r.options.stalled_streams > 0) {
+      std::snprintf(buf, sizeof buf, "Stalled streams (not reading): %llu, watchers created %llu\n",
+                    static_cast<unsigned long long>(r.options.stalled_streams),
+                    static_cast<unsigned long long>(r.stalled_created));
+      out << buf;
+    }
     RenderLatency(out, r.event_latency, "Put-ack to event latency:");
     RenderLatency(out, r.event_send_latency, "Put-send to event latency:");
   }
@@ -118,6 +124,8 @@ nlohmann::json ToJson(const Result& r) {
     j["event_send_latency"] = LatencyJson(r.event_send_latency);
     j["events_before_ack"] = r.events_before_ack;
     j["watch_errors"] = r.watch_errors;
+    j["stalled_streams"] = o.stalled_streams;
+    j["stalled_created"] = r.stalled_created;
     j["event_latency"] = LatencyJson(r.event_latency);
   }
   return j;

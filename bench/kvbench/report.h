@@ -31,6 +31,7 @@ struct Result {
   std::uint64_t events_of_acked_puts = 0;  // events of acknowledged puts (vs events_expected)
   std::uint64_t events_before_ack = 0;     // arrived before the put's ack (counted as 0 latency)
   std::uint64_t watch_errors = 0;          // canceled watchers, broken streams
+  std::uint64_t stalled_created = 0;       // watchers of the stalled streams that were created
   Histogram event_latency;                 // put acknowledgement -> event receipt, microseconds
   Histogram event_send_latency;            // put sent -> event receipt, microseconds
 

@@ -289,6 +289,7 @@ struct WatchState {
   std::atomic<std::uint64_t> events{0};
   std::atomic<std::uint64_t> before_ack{0};
   std::atomic<std::uint64_t> errors{0};
+  std::atomic<std::uint64_t> stalled_created{0};
   ShardedHistogram latency;       // ack -> event
   ShardedHistogram send_latency;  // send -> event
 };
@@ -485,12 +486,19 @@ class KeepAliveClient
   bool stream_done_ = false;
 };
 
-// One Watch stream carrying `watchers` watchers of the same key or prefix.
+// One Watch stream carrying `watchers` watchers of the same key or prefix. A `stall` stream
+// stops reading once its watchers are created (a slow consumer): the server's writes to it
+// back up through HTTP/2 flow control.
 class WatchStream : public grpc::ClientBidiReactor<pb::WatchRequest, pb::WatchResponse> {
  public:
   WatchStream(const std::shared_ptr<grpc::Channel>& channel, WatchState* state,
-              std::size_t watchers, const std::string& key, const std::string& range_end)
-      : stub_(pb::Watch::NewStub(channel)), state_(state), to_create_(watchers) {
+              std::size_t watchers, const std::string& key, const std::string& range_end,
+              bool stall = false)
+      : stub_(pb::Watch::NewStub(channel)),
+        state_(state),
+        to_create_(watchers),
+        to_confirm_(watchers),
+        stall_(stall) {
     auto* create = req_.mutable_create_request();
     create->set_key(key);
     create->set_range_end(range_end);
@@ -518,8 +526,16 @@ class WatchStream : public grpc::ClientBidiReactor<pb::WatchRequest, pb::WatchRe
       return;
     }
     const std::int64_t now = NowNs();
-    if (resp_.created()) state_->created.fetch_add(1);
     if (resp_.canceled()) state_->errors.fetch_add(1);
+    if (stall_) {
+      if (resp_.created()) {
+        state_->stalled_created.fetch_add(1);
+        --to_confirm_;
+      }
+      if (to_confirm_ > 0) StartRead(&resp_);  // else: stop reading for good
+      return;
+    }
+    if (resp_.created()) state_->created.fetch_add(1);
     for (const auto& ev : resp_.events()) {
       state_->events.fetch_add(1, std::memory_order_relaxed);
       const std::string& v = ev.kv().value();
@@ -561,6 +577,8 @@ class WatchStream : public grpc::ClientBidiReactor<pb::WatchRequest, pb::WatchRe
   std::unique_ptr<pb::Watch::Stub> stub_;
   WatchState* state_;
   std::size_t to_create_;
+  std::size_t to_confirm_;  // created responses still expected (stall streams)
+  const bool stall_;
   grpc::ClientContext ctx_;
   pb::WatchRequest req_;
   pb::WatchResponse resp_;
@@ -604,13 +622,21 @@ Result RunWatch(const Options& o) {
     streams.push_back(std::make_unique<WatchStream>(watch_channels[s % watch_channels.size()],
                                                     &state, n, watch_key, range_end));
   }
+  // Slow consumers: their own connections too, so that only their streams back up.
+  auto stalled_channels = ConnectAll(o, std::min<std::size_t>(o.stalled_streams, o.conns));
+  for (std::size_t s = 0; s < o.stalled_streams; ++s) {
+    streams.push_back(std::make_unique<WatchStream>(stalled_channels[s % stalled_channels.size()],
+                                                    &state, 1, watch_key, range_end,
+                                                    /*stall=*/true));
+  }
   const auto setup_deadline = Clock::now() + std::chrono::seconds(60) +
                               std::chrono::milliseconds(o.watchers);  // 1 ms per watcher
-  while (state.created.load() < o.watchers && Clock::now() < setup_deadline &&
-         state.errors.load() == 0) {
+  while ((state.created.load() < o.watchers || state.stalled_created.load() < o.stalled_streams) &&
+         Clock::now() < setup_deadline && state.errors.load() == 0) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  const bool all_created = state.created.load() >= o.watchers;
+  const bool all_created =
+      state.created.load() >= o.watchers && state.stalled_created.load() >= o.stalled_streams;
 
   Engine engine(put_opts);
   auto channels = ConnectAll(put_opts, o.conns);
@@ -647,10 +673,13 @@ Result RunWatch(const Options& o) {
   r.event_send_latency = state.send_latency.Snapshot();
   r.events_before_ack = state.before_ack.load();
   r.watch_errors = state.errors.load();
+  r.stalled_created = state.stalled_created.load();
   r.event_latency = state.latency.Snapshot();
   if (!all_created) {
     throw std::runtime_error("only " + std::to_string(r.watchers_created) + " of " +
-                             std::to_string(o.watchers) + " watchers were created");
+                             std::to_string(o.watchers) + " watchers and " +
+                             std::to_string(r.stalled_created) + " of " +
+                             std::to_string(o.stalled_streams) + " stalled watchers were created");
   }
   return r;
 }

@@ -113,4 +113,40 @@ TEST_CASE("kvbench put, range and watch counts add up against a real etcd", "[kv
   CHECK(watch["event_send_latency"]["count"] == 1000);
   CHECK(watch["watch_errors"] == 0);
   CHECK(watch["event_latency"]["count"] == 1000);
+  CHECK(watch["stalled_created"] == 0);
+
+  // The same with 2 stalled streams (slow consumers): their watchers are created and their
+  // events are not counted; the reading watchers still see every put.
+  const auto stalled = RunKvbench(dir, "stalled",
+                                  {"watch",
+                                   "--endpoints",
+                                   ep,
+                                   "--watchers",
+                                   "4",
+                                   "--streams",
+                                   "2",
+                                   "--prefix",
+                                   "--key-prefix",
+                                   "/st/",
+                                   "--key-size",
+                                   "8",
+                                   "--key-space-size",
+                                   "10",
+                                   "--clients",
+                                   "2",
+                                   "--rate",
+                                   "50",
+                                   "--total",
+                                   "20",
+                                   "--stalled-streams",
+                                   "2",
+                                   "--no-progress"});
+  CHECK(stalled["ok"] == 20);
+  CHECK(stalled["watchers_created"] == 4);
+  CHECK(stalled["stalled_streams"] == 2);
+  CHECK(stalled["stalled_created"] == 2);
+  CHECK(stalled["events_expected"] == 80);
+  CHECK(stalled["events_of_acked_puts"] == 80);
+  CHECK(stalled["events_received"] == 80);
+  CHECK(stalled["watch_errors"] == 0);
 }

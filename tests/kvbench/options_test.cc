@@ -78,6 +78,10 @@ TEST_CASE("subcommand-specific options select the workload", "[kvbench]") {
   CHECK(r.options->watch_streams == 100);
   CHECK(r.options->watch_prefix);
   CHECK(r.options->WatchPuts() == 300);
+  CHECK(r.options->stalled_streams == 0);
+  r = Parse({"watch", "--rate", "10", "--total", "10", "--stalled-streams", "7"});
+  REQUIRE(r.options);
+  CHECK(r.options->stalled_streams == 7);
   r = Parse({"txn", "--txn-ops", "3", "--key-space-size", "10", "--total", "1"});
   REQUIRE(r.options);
   CHECK(r.options->txn_ops == 3);
@@ -95,6 +99,7 @@ TEST_CASE("invalid option combinations are rejected with a reason", "[kvbench]")
       {"range", "--total", "1", "--consistency", "x"},                         // bad consistency
       {"watch", "--total", "10"},                                              // watch without rate
       {"watch", "--rate", "10", "--total", "10", "--watchers", "2", "--streams", "3"},
+      {"watch", "--rate", "10", "--total", "10", "--stalled-streams", "10001"},
       {"txn", "--txn-ops", "5", "--total", "1"},    // key space < txn ops
       {"frobnicate", "--total", "1"},               // unknown subcommand
       {"put", "--total", "1", "--duration", "-1"},  // negative duration
