@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "server/log.h"
+#include "server/thread_name.h"
 
 namespace server {
 
@@ -64,6 +65,7 @@ void CorruptChecker::Trigger() {
 }
 
 void CorruptChecker::Run() {
+  NameThisThread("kvd-corrupt");
   auto next = std::chrono::steady_clock::now() + options_.period;
   std::unique_lock<std::mutex> lk(mu_);
   while (!stop_) {

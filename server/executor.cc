@@ -1,6 +1,7 @@
 #include "server/executor.h"
 
 #include "server/status.h"
+#include "server/thread_name.h"
 
 namespace server {
 
@@ -34,6 +35,7 @@ void Executor::Stop() {
 }
 
 void Executor::Work() {
+  NameThisThread("kvd-worker");
   for (;;) {
     std::function<void()> fn;
     {

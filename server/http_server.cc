@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "server/config.h"
+#include "server/thread_name.h"
 
 namespace server {
 namespace {
@@ -275,6 +276,7 @@ void HttpServer::Stop() {
 }
 
 void HttpServer::Loop() {
+  NameThisThread("kvd-http");
   // poll() wakes at least this often to expire request deadlines.
   constexpr int kPollIntervalMs = 200;
   std::vector<pollfd> fds;

@@ -7,6 +7,7 @@
 
 #include "raft/codec.h"
 #include "server/log.h"
+#include "server/thread_name.h"
 #include "server/transport.h"
 
 namespace server {
@@ -515,6 +516,7 @@ kvdpb::PeerHello Node::Hello(uint64_t to) const {
 // ---- raft thread ------------------------------------------------------------------------------
 
 void Node::Run() {
+  NameThisThread("kvd-raft");
   const auto tick = std::chrono::milliseconds(config_.tick_ms());
   auto next_tick = Clock::now() + tick;
   for (;;) {
@@ -588,6 +590,7 @@ void Node::Run() {
 }
 
 void Node::PersistLoop() {
+  NameThisThread("kvd-persist");
   for (;;) {
     PersistJob job;
     {
@@ -907,6 +910,7 @@ void Node::WaitApplyIdle() {
 }
 
 void Node::ApplyLoop() {
+  NameThisThread("kvd-apply");
   std::vector<ApplyJob> jobs;
   for (;;) {
     jobs.clear();

@@ -13,6 +13,7 @@
 #include "raft/codec.h"
 #include "server/log.h"
 #include "server/node.h"
+#include "server/thread_name.h"
 
 namespace server {
 
@@ -459,6 +460,7 @@ void Transport::MaybeProbe(Peer* peer) {
 }
 
 void Transport::SenderLoop(Peer* peer) {
+  NameThisThread("kvd-send");
   std::unique_ptr<grpc::ClientContext> ctx;
   std::unique_ptr<grpc::ClientWriter<kvdpb::PeerBatch>> writer;
   kvdpb::PeerAck ack;

@@ -10,6 +10,7 @@
 
 #include "server/log.h"
 #include "server/services.h"
+#include "server/thread_name.h"
 
 namespace server {
 namespace {
@@ -231,6 +232,7 @@ void WatchService::Kick(Stream* stream) {
 }
 
 void WatchService::KickLoop() {
+  NameThisThread("kvd-watch-kick");
   std::unique_lock<std::mutex> lk(kick_mu_);
   while (true) {
     kick_cv_.wait(lk, [this] { return kick_stop_ || !kicks_.empty(); });
@@ -278,6 +280,7 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* WatchService::Watch
 }
 
 void WatchService::Work() {
+  NameThisThread("kvd-watch");
   kvstore::WatchableStore& store = node_->watchable();
   auto next_progress = std::chrono::steady_clock::now() + options_.progress_interval;
   std::unique_lock<std::mutex> lk(mu_);
