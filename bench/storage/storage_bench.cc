@@ -1,10 +1,11 @@
 // storage_bench: throughput and footprint of the storage stack (MvccStore on RocksDB, and the
 // WatchableStore fan-out), in one process, without raft or gRPC:
 //   puts/s with 256 B and 1 KiB values (one revision per put, applied in batches as the apply
-//   thread does), point and prefix ranges/s, watch events delivered/s to many watchers on one
+//   thread does; new keys in order, then updates of random existing keys), point and prefix
+//   ranges/s, watch events delivered/s to many watchers on one
 //   prefix, and memory (RSS delta) and disk bytes per key after loading --keys keys.
 //
-// Usage: storage_bench [--keys N] [--keys-1k N] [--batch N] [--point-reads N]
+// Usage: storage_bench [--keys N] [--keys-1k N] [--batch N] [--random-puts N] [--point-reads N]
 //                      [--prefix-reads N] [--watchers N] [--watch-revisions N] [--dir DIR]
 #include <stdlib.h>
 #include <time.h>
@@ -32,7 +33,8 @@ using Clock = std::chrono::steady_clock;
 struct Config {
   uint64_t keys = 1'000'000;
   uint64_t keys_1k = 250'000;
-  uint64_t batch = 256;  // entries per Apply (one RocksDB WriteBatch)
+  uint64_t batch = 256;            // entries per Apply (one RocksDB WriteBatch)
+  uint64_t random_puts = 200'000;  // updates of random existing keys (after the reads)
   uint64_t point_reads = 200'000;
   uint64_t prefix_reads = 20'000;
   uint64_t watchers = 10'000;
@@ -119,12 +121,14 @@ void ApplyAll(Opened& o, const std::vector<kvdpb::InternalRequest>& reqs, uint64
   }
 }
 
-// Loads `n` keys with random (incompressible) `value_bytes` values; adds the wall and CPU
-// seconds of the applies to *wall_s / *cpu_s. Requests are built in chunks so that the request
-// vector does not dominate the RSS figure.
+// Puts `n` keys with random (incompressible) `value_bytes` values: keys 0..n-1 in order, or
+// with `key_space` > 0 random keys below it (updates, as a cluster under load sees them); adds
+// the wall and CPU seconds of the applies to *wall_s / *cpu_s. Requests are built in chunks so
+// that the request vector does not dominate the RSS figure.
 void LoadPuts(Opened& o, uint64_t n, size_t value_bytes, uint64_t batch, double* wall_s,
-              double* cpu_s) {
+              double* cpu_s, uint64_t key_space = 0) {
   std::mt19937_64 rng(1);
+  std::mt19937_64 key_rng(3);
   std::string value(value_bytes, 'x');
   const uint64_t chunk = 65536;
   std::vector<kvdpb::InternalRequest> reqs;
@@ -136,7 +140,7 @@ void LoadPuts(Opened& o, uint64_t n, size_t value_bytes, uint64_t batch, double*
         std::memcpy(&value[b], &x, std::min<size_t>(8, value.size() - b));
       }
       kvdpb::InternalRequest r;
-      r.mutable_put()->set_key(KeyOf(i));
+      r.mutable_put()->set_key(KeyOf(key_space > 0 ? key_rng() % key_space : i));
       r.mutable_put()->set_value(value);
       reqs.push_back(std::move(r));
     }
@@ -175,6 +179,8 @@ int main(int argc, char** argv) {
       c.keys_1k = n;
     } else if (a == "--batch") {
       c.batch = n;
+    } else if (a == "--random-puts") {
+      c.random_puts = n;
     } else if (a == "--point-reads") {
       c.point_reads = n;
     } else if (a == "--prefix-reads") {
@@ -247,6 +253,14 @@ int main(int argc, char** argv) {
     rows.push_back({"prefix range (100 keys)", static_cast<double>(c.prefix_reads), t.wall(),
                     t.cpu(), "ranges/s"});
     if (kvs != c.prefix_reads * 100) Die("prefix ranges returned " + std::to_string(kvs) + " kvs");
+
+    if (c.random_puts > 0) {
+      wall = 0;
+      cpu = 0;
+      LoadPuts(o, c.random_puts, 256, c.batch, &wall, &cpu, c.keys);
+      rows.push_back({"put 256 B values, random existing keys", static_cast<double>(c.random_puts),
+                      wall, cpu, "puts/s"});
+    }
   }
 
   // 2. 1 KiB puts on a fresh store.
