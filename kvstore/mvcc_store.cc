@@ -908,7 +908,9 @@ struct MvccStore::Impl {
     int64_t id = g.id();
     std::lock_guard<std::mutex> lock(lease_mu);
     if (id == 0) {
-      // Deterministic from the raft index so every replica picks the same ID.
+      // kvd picks the ID before proposing (Node::NewLeaseId); an entry without one (written by
+      // an older kvd, or a direct store user) gets one deterministic from the raft index, so
+      // every replica picks the same ID.
       uint64_t x = SplitMix64(index);
       for (int tries = 0; tries < 64; ++tries, x = SplitMix64(x)) {
         auto cand = static_cast<int64_t>(x & 0x7fffffffffffffffull);

@@ -875,6 +875,13 @@ void Node::ApplyCommitted(std::vector<raft::Entry>& entries) {
   flush();
 }
 
+int64_t Node::NewLeaseId() {
+  for (;;) {
+    const auto id = static_cast<int64_t>(next_request_id_.fetch_add(1) & 0x7fffffffffffffffull);
+    if (id != 0) return id;
+  }
+}
+
 void Node::CompleteWrite(uint64_t id, const kvstore::Status& s, kvdpb::InternalResponse* resp) {
   Proposal p;
   {

@@ -235,6 +235,11 @@ class Node {
   kvstore::WatchableStore& watchable() { return *watchable_; }
   const Config& config() const { return config_; }
   uint64_t member_id() const { return config_.member_id; }
+  // A lease ID for a LeaseGrant without one, picked by the member that takes the request, as
+  // etcd does (its request-ID generator: member ID bits, start time in ms, a counter), so IDs
+  // differ across clusters and restarts; every replica applies the ID carried by the entry.
+  // Positive, never 0. Thread-safe.
+  int64_t NewLeaseId();
   uint64_t cluster_id() const { return cluster_id_; }
   uint64_t leader() const { return lead_.load(); }
   uint64_t term() const { return term_.load(); }

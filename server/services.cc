@@ -439,6 +439,7 @@ grpc::ServerUnaryReactor* LeaseService::LeaseGrant(grpc::CallbackServerContext* 
                                                    etcdserverpb::LeaseGrantResponse* resp) {
   kvdpb::InternalRequest r;
   *r.mutable_lease_grant() = *req;
+  if (req->id() == 0) r.mutable_lease_grant()->set_id(node_->NewLeaseId());
   return ProposeAndReply(node_, ctx, std::move(r), resp,
                          [](kvdpb::InternalResponse* out) { return out->mutable_lease_grant(); });
 }

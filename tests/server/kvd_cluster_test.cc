@@ -368,6 +368,26 @@ TEST_CASE("etcdctl lease grant, keep-alive, timetolive, revoke, expiry and snaps
   CHECK(size % 512 == 32);
 }
 
+TEST_CASE("lease IDs differ between two fresh clusters started with the same flags",
+          "[integration]") {
+  // Goal: as in etcd, the member taking a LeaseGrant picks the ID from its member ID and start
+  // time, so a new cluster does not hand out the IDs an old one did.
+  std::vector<std::string> ids;
+  for (int run = 0; run < 2; ++run) {
+    auto c = kvtest::StartEtcdLikeCluster(KvdOptions(1));
+    REQUIRE(AgreedLeader(*c, milliseconds(10000)) == 0);
+    const std::string granted = Etcdctl(*c, 0, "lease grant 60");
+    INFO(granted);
+    REQUIRE(granted.rfind("lease ", 0) == 0);
+    ids.push_back(granted.substr(6, granted.find(' ', 6) - 6));
+    // A second grant on the same member gets another ID.
+    const std::string again = Etcdctl(*c, 0, "lease grant 60");
+    CHECK(again.substr(6, again.find(' ', 6) - 6) != ids.back());
+    std::this_thread::sleep_for(milliseconds(5));  // the next cluster starts in a later ms
+  }
+  CHECK(ids[0] != ids[1]);
+}
+
 TEST_CASE("SIGTERM on the leader hands leadership over and exits cleanly", "[integration]") {
   // Goal: the stop path: leadership transfer, waiting requests failed, listeners closed, exit 0.
   auto c = kvtest::StartEtcdLikeCluster(KvdOptions(3));
