@@ -82,29 +82,33 @@ TEST_CASE("kvbench put, range and watch counts add up against a real etcd", "[kv
   CHECK(range["ok"].get<int>() >= 100);
   CHECK(range["ok"].get<int>() <= 205);  // the limiter allows at most a burst of --clients
 
+  // kvbench watch: `watchers` watchers on `prefix` over `streams` streams, 2 putters at 50/s.
+  const auto watch_args = [&ep](const std::string& watchers, const std::string& streams,
+                                const std::string& prefix, const std::string& total) {
+    return std::vector<std::string>{"watch",
+                                    "--endpoints",
+                                    ep,
+                                    "--watchers",
+                                    watchers,
+                                    "--streams",
+                                    streams,
+                                    "--prefix",
+                                    "--key-prefix",
+                                    prefix,
+                                    "--key-size",
+                                    "8",
+                                    "--key-space-size",
+                                    "10",
+                                    "--clients",
+                                    "2",
+                                    "--rate",
+                                    "50",
+                                    "--total",
+                                    total,
+                                    "--no-progress"};
+  };
   // 20 watchers on a prefix over 3 streams; 50 puts at 50/s: every watcher sees every put.
-  const auto watch = RunKvbench(dir, "watch",
-                                {"watch",
-                                 "--endpoints",
-                                 ep,
-                                 "--watchers",
-                                 "20",
-                                 "--streams",
-                                 "3",
-                                 "--prefix",
-                                 "--key-prefix",
-                                 "/w/",
-                                 "--key-size",
-                                 "8",
-                                 "--key-space-size",
-                                 "10",
-                                 "--clients",
-                                 "2",
-                                 "--rate",
-                                 "50",
-                                 "--total",
-                                 "50",
-                                 "--no-progress"});
+  const auto watch = RunKvbench(dir, "watch", watch_args("20", "3", "/w/", "50"));
   CHECK(watch["ok"] == 50);
   CHECK(watch["watchers_created"] == 20);
   CHECK(watch["events_expected"] == 1000);
@@ -117,30 +121,9 @@ TEST_CASE("kvbench put, range and watch counts add up against a real etcd", "[kv
 
   // The same with 2 stalled streams (slow consumers): their watchers are created and their
   // events are not counted; the reading watchers still see every put.
-  const auto stalled = RunKvbench(dir, "stalled",
-                                  {"watch",
-                                   "--endpoints",
-                                   ep,
-                                   "--watchers",
-                                   "4",
-                                   "--streams",
-                                   "2",
-                                   "--prefix",
-                                   "--key-prefix",
-                                   "/st/",
-                                   "--key-size",
-                                   "8",
-                                   "--key-space-size",
-                                   "10",
-                                   "--clients",
-                                   "2",
-                                   "--rate",
-                                   "50",
-                                   "--total",
-                                   "20",
-                                   "--stalled-streams",
-                                   "2",
-                                   "--no-progress"});
+  std::vector<std::string> stalled_args = watch_args("4", "2", "/st/", "20");
+  stalled_args.insert(stalled_args.end(), {"--stalled-streams", "2"});
+  const auto stalled = RunKvbench(dir, "stalled", stalled_args);
   CHECK(stalled["ok"] == 20);
   CHECK(stalled["watchers_created"] == 4);
   CHECK(stalled["stalled_streams"] == 2);
