@@ -602,9 +602,9 @@ void Node::PersistLoop() {
     }
     const raft::HardState* hs = job.hard_state ? &*job.hard_state : nullptr;
     const auto save_start = Clock::now();
-    // ONE synced RocksDB write for the whole Ready.
-    kvstore::Status s = log_->Save(hs, job.entries, &job.snapshot);
-    if (metrics_ != nullptr) {
+    // ONE RocksDB write for the whole Ready, synced unless only the commit index moved.
+    kvstore::Status s = log_->Save(hs, job.entries, &job.snapshot, job.sync);
+    if (metrics_ != nullptr && job.sync) {
       metrics_->wal_fsync_duration_seconds.Observe(
           std::chrono::duration<double>(Clock::now() - save_start).count());
     }
@@ -796,23 +796,20 @@ void Node::HandleReady() {
   }
   ready_hard_state_ = rd.hard_state;
   ready_outstanding_ = true;
-  if (!rd.must_sync) {
-    if (rd.hard_state) {
-      // Only the commit index moved: written without an fsync, here (the persist thread is
-      // idle: one Ready at a time). It must still be written, before FinishReady's log
-      // compaction: a restart needs commit >= the compaction point, and the shared WAL keeps a
-      // prefix of the writes, so a surviving compaction implies a surviving commit. A store
-      // write of these committed entries may land before it; a restart tolerates that (the
-      // store skips entries it already applied).
-      kvstore::Status s = log_->Save(&*rd.hard_state, {}, nullptr, /*sync=*/false);
-      SERVER_CHECK(s.ok(), "raft log write failed: %s", s.message().c_str());
-    }
+  if (!rd.must_sync && !rd.hard_state) {
     FinishReady();
     return;
   }
+  // A hard state that only moved the commit index (must_sync false) is still written, without
+  // an fsync, and before FinishReady's log compaction: a restart needs commit >= the compaction
+  // point, and the shared WAL keeps a prefix of the writes, so a surviving compaction implies a
+  // surviving commit. (A store write of these committed entries may land before it; a restart
+  // tolerates that: the store skips entries it already applied.) It goes through the persist
+  // thread like the rest, so a RocksDB write stall never stops this thread's ticks.
   {
     std::lock_guard<std::mutex> lk(mu_);
-    persist_job_ = PersistJob{rd.hard_state, std::move(rd.entries), std::move(rd.snapshot)};
+    persist_job_ =
+        PersistJob{rd.hard_state, std::move(rd.entries), std::move(rd.snapshot), rd.must_sync};
   }
   persist_cv_.notify_one();
 }

@@ -415,6 +415,7 @@ class Node {
     std::optional<raft::HardState> hard_state;
     std::vector<raft::Entry> entries;
     raft::Snapshot snapshot;
+    bool sync = true;  // Ready.must_sync: false when only the commit index moved
   };
   std::thread persist_thread_;
   std::optional<PersistJob> persist_job_;
