@@ -27,7 +27,7 @@ while [[ $# -gt 0 ]]; do
     --keys) keys=$2; shift ;;
     --only) only=$2; shift ;;
     --keep) keep=$2; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
   shift
