@@ -86,6 +86,10 @@ struct WatchQueued {
   // A response with events: its head fields (the head is encoded when polled) and its events.
   int64_t watch_id = 0;
   int64_t revision = 0;
+  // The lowest revision its events may have (the delivery's revision, or where a catch-up read
+  // started). Coalescing keeps revision - first_revision below catchup_revisions_max, so a
+  // response never spans more revisions than a catch-up response may.
+  int64_t first_revision = 0;
   bool fragment = false;
   std::vector<std::shared_ptr<const std::string>> events;
   size_t event_bytes = 0;       // encoded size (head included) when it carries events, else 0
@@ -98,8 +102,12 @@ struct WatchQueued {
 struct WatchStreamState {
   std::mutex mu;
   std::deque<WatchQueued> queue;  // guarded by mu
-  size_t event_bytes = 0;         // guarded by mu: sum of WatchQueued::event_bytes
-  size_t client_control = 0;      // guarded by mu: queued responses with client_control
+  // Guarded by mu: responses ever queued and ever polled. The response queued as the n-th
+  // (0-based) is at queue[n - popped] while n >= popped (coalescing finds a watcher's last one).
+  uint64_t pushed = 0;
+  uint64_t popped = 0;
+  size_t event_bytes = 0;     // guarded by mu: sum of WatchQueued::event_bytes
+  size_t client_control = 0;  // guarded by mu: queued responses with client_control
 
   // Notify runs with no lock held; Close waits for running calls so that none happens after it.
   std::mutex notify_mu;
@@ -127,6 +135,9 @@ struct WatchableStore::Watcher {
   bool synced = false;
   bool events_since_tick = false;
   size_t slot = 0;  // index in the WatcherSet holding it
+  // 1 + the stream's queue number (WatchStreamState::pushed) of this watcher's last queued
+  // response with events, while a later delivery may still be merged into it; 0 when none.
+  uint64_t coalesce_seq = 0;
 
   int64_t scratch_rev = 0;        // OnRevision: revision `scratch` belongs to
   std::vector<uint32_t> scratch;  // OnRevision: indexes of this revision's events it gets
@@ -164,6 +175,7 @@ bool PushControl(WatchStreamState& s, etcdserverpb::WatchResponse&& r, bool clie
   std::lock_guard<std::mutex> lock(s.mu);
   const bool was_empty = s.queue.empty();
   s.queue.push_back(std::move(q));
+  ++s.pushed;
   if (client_control) ++s.client_control;
   return was_empty;
 }
@@ -178,9 +190,32 @@ size_t QueuedEventBytes(WatchStreamState& s) {
   return s.event_bytes;
 }
 
+// Appends the single unfragmented part p to the still queued response number *coalesce_seq - 1
+// when that one belongs to the same watcher, carries events and stays within merged_bytes_max
+// merged. Returns whether it did. Requires s.mu held.
+bool TryCoalesce(WatchStreamState& s, WatchQueued& p, uint64_t coalesce_seq,
+                 size_t merged_bytes_max, int64_t merged_revisions_max) {
+  if (coalesce_seq == 0 || coalesce_seq - 1 < s.popped) return false;
+  WatchQueued& q = s.queue[coalesce_seq - 1 - s.popped];
+  if (q.control || q.fragment || q.watch_id != p.watch_id) return false;
+  if (p.revision - q.first_revision >= merged_revisions_max) return false;
+  // Concatenated `events` fields are the merged message; only the head changes (its revision).
+  const size_t merged = q.event_bytes - HeadBytes(q.watch_id, q.revision, false) + p.event_bytes;
+  if (merged > merged_bytes_max) return false;
+  q.events.reserve(q.events.size() + p.events.size());
+  for (auto& ev : p.events) q.events.push_back(std::move(ev));
+  q.revision = p.revision;
+  s.event_bytes += merged - q.event_bytes;
+  q.event_bytes = merged;
+  return true;
+}
+
 // Moves all of *parts into the queue or none (the parts of one revision stay together);
-// *pushed tells which.
+// *pushed tells which. A single unfragmented part may instead be merged into the watcher's
+// last queued response (see WatchOptions::coalesce_bytes_max); *coalesce_seq is the watcher's
+// Watcher::coalesce_seq, updated here.
 bool TryPushEvents(WatchStreamState& s, std::vector<WatchQueued>* parts, size_t bytes_max,
+                   size_t merged_bytes_max, int64_t merged_revisions_max, uint64_t* coalesce_seq,
                    bool* pushed) {
   size_t total = 0;
   for (const auto& p : *parts) total += p.event_bytes;
@@ -189,10 +224,18 @@ bool TryPushEvents(WatchStreamState& s, std::vector<WatchQueued>* parts, size_t 
     *pushed = false;
     return false;
   }
+  *pushed = true;
+  if (parts->size() == 1 && !parts->front().fragment &&
+      TryCoalesce(s, parts->front(), *coalesce_seq, merged_bytes_max, merged_revisions_max)) {
+    return false;  // merged into a queued response: the queue was not empty
+  }
   const bool was_empty = s.queue.empty();
   for (auto& p : *parts) s.queue.push_back(std::move(p));
+  s.pushed += parts->size();
   s.event_bytes += total;
-  *pushed = true;
+  // The last part (never a fragment: a fragmented delivery ends with an unfragmented one) may
+  // take later events.
+  *coalesce_seq = s.pushed;
   return was_empty;
 }
 
@@ -221,6 +264,7 @@ size_t WatchStream::PollEncoded(size_t max_responses, std::vector<EncodedWatchRe
       if (q.client_control) --state_->client_control;
       taken.push_back(std::move(q));
       state_->queue.pop_front();
+      ++state_->popped;
     }
   }
   // Encoded outside the stream lock, so the apply thread never waits for it.
@@ -272,6 +316,7 @@ WatchableStore::WatchableStore(const History* history, WatchOptions options)
     : history_(history), options_(std::move(options)) {
   KV_CHECK(history_ != nullptr, "history is required");
   KV_CHECK(options_.catchup_revisions_max >= 1, "catchup_revisions_max must be >= 1");
+  KV_CHECK(options_.fragment_bytes_threshold >= 1, "fragment_bytes_threshold must be >= 1");
   observed_rev_ = history_->CurrentRevision();
 }
 
@@ -568,7 +613,7 @@ void WatchableStore::Prepare(bool prev_kv, mvccpb::Event* ev) {
   }
 }
 
-void WatchableStore::AppendParts(const Watcher& w, int64_t revision,
+void WatchableStore::AppendParts(const Watcher& w, int64_t revision, int64_t first_revision,
                                  std::vector<std::shared_ptr<const std::string>>* events,
                                  std::vector<WatchQueued>* parts) const {
   size_t events_bytes = 0;
@@ -578,6 +623,7 @@ void WatchableStore::AppendParts(const Watcher& w, int64_t revision,
     WatchQueued q;
     q.watch_id = w.watch_id;
     q.revision = revision;
+    q.first_revision = first_revision;
     q.fragment = fragment;
     q.event_bytes = head_bytes;
     parts->push_back(std::move(q));
@@ -669,10 +715,11 @@ void WatchableStore::OnRevision(int64_t revision, const std::vector<mvccpb::Even
       for (uint32_t i : w->scratch) picked_.push_back(encoded(i, w->prev_kv));
       w->scratch.clear();
       parts_.clear();
-      AppendParts(*w, revision, &picked_, &parts_);
+      AppendParts(*w, revision, revision, &picked_, &parts_);
       bool pushed = false;
-      const bool notify =
-          TryPushEvents(*w->stream->state, &parts_, options_.stream_event_bytes_max, &pushed);
+      const bool notify = TryPushEvents(*w->stream->state, &parts_, options_.stream_event_bytes_max,
+                                        CoalesceBytesMax(), options_.catchup_revisions_max,
+                                        &w->coalesce_seq, &pushed);
       if (pushed) {
         w->next_rev = revision + 1;
         w->events_since_tick = true;
@@ -691,6 +738,11 @@ void WatchableStore::OnRevision(int64_t revision, const std::vector<mvccpb::Even
     parts_.clear();
   }
   RunNotifies(notifies);
+}
+
+size_t WatchableStore::CoalesceBytesMax() const {
+  // A merged response must never need fragmenting (AppendParts decides that per delivery).
+  return std::min(options_.coalesce_bytes_max, options_.fragment_bytes_threshold - 1);
 }
 
 bool WatchableStore::WantsEvents() const {
@@ -825,9 +877,11 @@ SyncResult WatchableStore::SyncStep(size_t max_events) {
       }
       if (!picked_.empty()) {
         parts_.clear();
-        AppendParts(*w, observed_rev_, &picked_, &parts_);
+        AppendParts(*w, observed_rev_, w->next_rev, &picked_, &parts_);
         bool pushed = false;
-        const bool notify = TryPushEvents(state, &parts_, options_.stream_event_bytes_max, &pushed);
+        const bool notify =
+            TryPushEvents(state, &parts_, options_.stream_event_bytes_max, CoalesceBytesMax(),
+                          options_.catchup_revisions_max, &w->coalesce_seq, &pushed);
         parts_.clear();
         if (!pushed) continue;  // retried from the same revision later
         if (notify) notifies.push_back(w->stream->state);
@@ -862,6 +916,7 @@ void WatchableStore::ProgressTick() {
         etcdserverpb::WatchResponse r;
         r.mutable_header()->set_revision(observed_rev_);
         r.set_watch_id(watch_id);
+        w->coalesce_seq = 0;  // later events go after this progress response, not before it
         if (PushControl(*stream->state, std::move(r), true)) notifies.push_back(stream->state);
       }
     }

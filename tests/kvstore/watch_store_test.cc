@@ -222,11 +222,19 @@ TEST_CASE("watch filters: NOPUT and NODELETE, fully filtered responses not sent"
   auto s = f.Open();
   const int64_t noput = CreateOk(*s, {.key = "a", .range_end = "z", .no_put = true});
   const int64_t nodel = CreateOk(*s, {.key = "a", .range_end = "z", .no_delete = true});
-  f.history.Put("b", "1");                                // 2
+  // Drained after each revision: a consumer that keeps up gets one response per revision.
+  std::vector<WatchResponse> rs;
+  const auto drain = [&] {
+    for (auto& r : Drain(*s)) rs.push_back(std::move(r));
+  };
+  f.history.Put("b", "1");  // 2
+  drain();
   f.history.Apply({{true, "c", "1"}, {false, "b", ""}});  // 3: put c, delete b
-  f.history.Delete("c");                                  // 4
-  std::set<std::pair<int64_t, int64_t>> seen;             // (watch id, revision)
-  for (const auto& r : Drain(*s)) {
+  drain();
+  f.history.Delete("c");  // 4
+  drain();
+  std::set<std::pair<int64_t, int64_t>> seen;  // (watch id, revision)
+  for (const auto& r : rs) {
     for (const auto& ev : r.events()) {
       if (r.watch_id() == noput) CHECK(ev.type() == mvccpb::Event::DELETE);
       if (r.watch_id() == nodel) CHECK(ev.type() == mvccpb::Event::PUT);
@@ -329,15 +337,16 @@ TEST_CASE("watch fragment: large responses split only when asked and with >= 2 e
 }
 
 TEST_CASE("watch live delivery: one response per revision and per watcher", "[watch]") {
-  // Goal: synced watchers get all events of a revision in one response with header = that
-  // revision, in sub-revision order, and each watcher its own response.
+  // Goal: synced watchers of a consumer that keeps up get all events of a revision in one
+  // response with header = that revision, in sub-revision order, and each watcher its own.
   Fixture f;
   auto s = f.Open();
   const int64_t w1 = CreateOk(*s, {.key = "k", .range_end = "l"});
   const int64_t w2 = CreateOk(*s, {.key = "k2"});
-  f.history.Apply({{true, "k2", "a"}, {true, "k1", "b"}});  // 2
-  f.history.Put("k3", "c");                                 // 3
   std::map<int64_t, std::vector<WatchResponse>> by_id;
+  f.history.Apply({{true, "k2", "a"}, {true, "k1", "b"}});  // 2
+  for (const auto& r : Drain(*s)) by_id[r.watch_id()].push_back(r);
+  f.history.Put("k3", "c");  // 3
   for (const auto& r : Drain(*s)) by_id[r.watch_id()].push_back(r);
   REQUIRE(by_id[w1].size() == 2);
   REQUIRE(by_id[w2].size() == 1);
@@ -347,6 +356,132 @@ TEST_CASE("watch live delivery: one response per revision and per watcher", "[wa
   CHECK(Keys(by_id[w1][1]) == std::vector<std::string>{"k3"});
   CHECK(by_id[w2][0].header().revision() == 2);
   CHECK(Keys(by_id[w2][0]) == std::vector<std::string>{"k2"});
+}
+
+TEST_CASE("watch coalescing: a consumer that is behind gets one response per watcher", "[watch]") {
+  // Goal: revisions queued while nothing is polled merge into each watcher's queued response
+  // (events in revision order, header = newest revision, watchers in first-queued order), and
+  // the merged bytes are exactly the message a client parses.
+  Fixture f;
+  auto s = f.Open();
+  const int64_t a = CreateOk(*s, {.key = "k", .range_end = "l"});
+  const int64_t b = CreateOk(*s, {.key = "k2"});
+  f.history.Put("k1", "1");                                 // 2: a
+  f.history.Apply({{true, "k2", "2"}, {true, "k3", "3"}});  // 3: a (2 events), b
+  f.history.Put("k2", "4");                                 // 4: a, b
+  CHECK(s->QueuedResponses() == 2);
+  const auto before = f.store.Metrics();
+  std::vector<EncodedWatchResponse> encoded;
+  REQUIRE(s->PollEncoded(64, &encoded) == 2);
+  std::vector<WatchResponse> rs;
+  for (const auto& e : encoded) {
+    std::string bytes;
+    e.AppendTo(&bytes);
+    CHECK(bytes.size() == e.ByteSize());
+    REQUIRE(rs.emplace_back().ParseFromString(bytes));
+  }
+  CHECK(rs[0].watch_id() == a);
+  CHECK(rs[0].header().revision() == 4);
+  CHECK(Keys(rs[0]) == std::vector<std::string>{"k1", "k2", "k3", "k2"});
+  std::vector<int64_t> revs;
+  for (const auto& ev : rs[0].events()) revs.push_back(ev.kv().mod_revision());
+  CHECK(revs == std::vector<int64_t>{2, 3, 3, 4});
+  CHECK(rs[1].watch_id() == b);
+  CHECK(rs[1].header().revision() == 4);
+  CHECK(Keys(rs[1]) == std::vector<std::string>{"k2", "k2"});
+  const auto after = f.store.Metrics();
+  CHECK(after.responses_sent - before.responses_sent == 2);
+  CHECK(after.events_sent - before.events_sent == 6);
+}
+
+TEST_CASE(
+    "watch coalescing: never into a polled response, across a progress response, or "
+    "past its bounds",
+    "[watch]") {
+  // Goal: a merge only ever extends the watcher's last queued events response: one already
+  // polled, one followed by the watcher's progress notification, one that would exceed
+  // coalesce_bytes_max or span catchup_revisions_max revisions starts a new response.
+  const auto revisions_of = [](const std::vector<WatchResponse>& rs) {
+    std::vector<std::vector<int64_t>> out;
+    for (const auto& r : rs) {
+      auto& revs = out.emplace_back();
+      for (const auto& ev : r.events()) revs.push_back(ev.kv().mod_revision());
+      if (r.events_size() == 0) revs.push_back(-r.header().revision());  // progress: -rev
+    }
+    return out;
+  };
+  SECTION("polled") {
+    Fixture f;
+    auto s = f.Open();
+    CreateOk(*s, {.key = "k"});
+    f.history.Put("k", "1");  // 2
+    std::vector<WatchResponse> first;
+    REQUIRE(s->Poll(1, &first) == 1);  // being written: 3 must not join it
+    f.history.Put("k", "2");           // 3
+    f.history.Put("k", "3");           // 4
+    CHECK(revisions_of(first) == std::vector<std::vector<int64_t>>{{2}});
+    CHECK(revisions_of(Drain(*s)) == std::vector<std::vector<int64_t>>{{3, 4}});
+  }
+  SECTION("progress") {
+    Fixture f;
+    auto s = f.Open();
+    CreateOk(*s, {.key = "k", .progress_notify = true});
+    f.history.Put("k", "1");  // 2
+    f.store.ProgressTick();   // had events: nothing
+    f.store.ProgressTick();   // quiet since the last tick: progress at 2
+    f.history.Put("k", "2");  // 3: after the progress response
+    CHECK(revisions_of(Drain(*s)) == std::vector<std::vector<int64_t>>{{2}, {-2}, {3}});
+  }
+  SECTION("bytes") {
+    Fixture probe;
+    auto ps = probe.Open();
+    CreateOk(*ps, {.key = "k"});
+    probe.history.Put("k", "v");  // 2
+    probe.history.Put("k", "v");  // 3
+    std::vector<EncodedWatchResponse> two;
+    REQUIRE(ps->PollEncoded(8, &two) == 1);
+    WatchOptions o;
+    o.coalesce_bytes_max = two[0].ByteSize();  // exactly two puts of "v" fit
+    Fixture f(o);
+    auto s = f.Open();
+    CreateOk(*s, {.key = "k"});
+    for (int i = 0; i < 5; ++i) f.history.Put("k", "v");  // 2..6
+    CHECK(revisions_of(Drain(*s)) == std::vector<std::vector<int64_t>>{{2, 3}, {4, 5}, {6}});
+    WatchOptions off;
+    off.coalesce_bytes_max = 0;
+    Fixture g(off);
+    auto t = g.Open();
+    CreateOk(*t, {.key = "k"});
+    for (int i = 0; i < 3; ++i) g.history.Put("k", "v");  // 2..4
+    CHECK(revisions_of(Drain(*t)) == std::vector<std::vector<int64_t>>{{2}, {3}, {4}});
+  }
+  SECTION("revisions") {
+    WatchOptions o;
+    o.catchup_revisions_max = 3;
+    Fixture f(o);
+    auto s = f.Open();
+    CreateOk(*s, {.key = "k"});
+    for (int i = 0; i < 7; ++i) f.history.Put("k", "v");  // 2..8
+    CHECK(revisions_of(Drain(*s)) == std::vector<std::vector<int64_t>>{{2, 3, 4}, {5, 6, 7}, {8}});
+  }
+  SECTION("fragment threshold") {
+    WatchOptions o;
+    o.fragment_bytes_threshold = 40;  // below it for the merged response as well
+    Fixture f(o);
+    auto s = f.Open();
+    CreateOk(*s, {.key = "k", .fragment = true});
+    for (int i = 0; i < 6; ++i) f.history.Put("k", "v");  // 2..7
+    std::vector<EncodedWatchResponse> encoded;
+    while (s->PollEncoded(8, &encoded) > 0) {
+    }
+    size_t events = 0;
+    for (const auto& e : encoded) {
+      CHECK(e.ByteSize() < 40);
+      events += e.events.size();
+    }
+    CHECK(events == 6);
+    CHECK(encoded.size() < 6);  // some did merge
+  }
 }
 
 TEST_CASE("watch encoded form: one revision's events are encoded once and shared", "[watch]") {
@@ -365,13 +500,17 @@ TEST_CASE("watch encoded form: one revision's events are encoded once and shared
   const int64_t a = CreateOk(*s1, {.key = "k", .range_end = "l"});
   const int64_t b = CreateOk(*s2, {.key = "k1", .watch_id = 5});
   const int64_t c = CreateOk(*s2, {.key = "k1", .watch_id = 6, .prev_kv = true});
-  f.history.Put("k1", "v1");                                 // 2
-  f.history.Apply({{true, "k2", "x"}, {true, "k1", "v2"}});  // 3
   std::vector<EncodedWatchResponse> e1, e2;
-  while (s1->PollEncoded(64, &e1) > 0) {
-  }
-  while (s2->PollEncoded(64, &e2) > 0) {
-  }
+  const auto poll = [&] {  // after each revision: no coalescing
+    while (s1->PollEncoded(64, &e1) > 0) {
+    }
+    while (s2->PollEncoded(64, &e2) > 0) {
+    }
+  };
+  f.history.Put("k1", "v1");  // 2
+  poll();
+  f.history.Apply({{true, "k2", "x"}, {true, "k1", "v2"}});  // 3
+  poll();
   REQUIRE(e1.size() == 2);  // a: revisions 2 and 3
   REQUIRE(e2.size() == 4);  // b and c: revisions 2 and 3 each
   const auto decode = [](const EncodedWatchResponse& e) {
