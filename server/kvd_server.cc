@@ -251,6 +251,20 @@ void KvdServer::RegisterMemberMetrics() {
   r.AddCallback("etcd_debugging_mvcc_compact_revision",
                 "The revision of the last compaction in store.", MetricType::kGauge,
                 [node] { return static_cast<double>(node->store().CompactRevision()); });
+  // Watch counters as etcd 3.4 names them, plus kvd's responses count: events / responses is
+  // how many events a watch message carries on average (coalescing, docs/watch.md).
+  const auto watch = [node](uint64_t kvstore::WatchMetrics::*field) {
+    return [node, field] { return static_cast<double>(node->watchable().Metrics().*field); };
+  };
+  r.AddCallback("etcd_debugging_mvcc_events_total", "Total number of events sent by this member.",
+                MetricType::kCounter, watch(&kvstore::WatchMetrics::events_sent));
+  r.AddCallback("etcd_debugging_mvcc_watch_stream_total", "Total number of watch streams.",
+                MetricType::kGauge, watch(&kvstore::WatchMetrics::streams));
+  r.AddCallback("etcd_debugging_mvcc_slow_watcher_total", "Total number of unsynced slow watchers.",
+                MetricType::kGauge, watch(&kvstore::WatchMetrics::slow_watchers));
+  r.AddCallback("kvd_watch_responses_sent_total",
+                "Watch responses handed to gRPC by this member (one message each).",
+                MetricType::kCounter, watch(&kvstore::WatchMetrics::responses_sent));
   r.AddGaugeFamily("etcd_server_version",
                    "Which version is running. 1 for 'server_version' label with current version.",
                    {"server_version"})

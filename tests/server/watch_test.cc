@@ -237,14 +237,15 @@ TEST_CASE("watch stream: replay from a past revision then live, prev_kv, cancel,
   CHECK(past[2].kv().mod_revision() == r3);
   CHECK(past[2].prev_kv().value() == "v2");
 
-  // Live: one response per revision, header revision = that revision.
+  // Live: one response per revision, header revision = that revision (each read before the
+  // next put: a response still queued would take the next revision's events too).
   const int64_t r4 = Put(ep, "k", "v3");
-  const int64_t r5 = Put(ep, "k", "v4");
   etcdserverpb::WatchResponse live = w.Next();
   REQUIRE(live.events_size() == 1);
   CHECK(live.header().revision() == r4);
   CHECK(live.events(0).kv().value() == "v3");
   CHECK_FALSE(live.events(0).has_prev_kv());  // the key did not exist before
+  const int64_t r5 = Put(ep, "k", "v4");
   live = w.Next();
   REQUIRE(live.events_size() == 1);
   CHECK(live.header().revision() == r5);
@@ -282,7 +283,11 @@ TEST_CASE("watch stream: replay from a past revision then live, prev_kv, cancel,
   CHECK(compacted.events_size() == 0);
 
   // The watcher gauge counts the one live watcher (k2): canceled and compacted ones are gone.
+  // Six events went out so far: three replayed, three live.
   CHECK(WaitForMetric(metrics_port, "etcd_debugging_mvcc_watcher_total 1\n"));
+  CHECK(WaitForMetric(metrics_port, "etcd_debugging_mvcc_watch_stream_total 1\n"));
+  CHECK(WaitForMetric(metrics_port, "etcd_debugging_mvcc_events_total 6\n"));
+  CHECK(WaitForMetric(metrics_port, "etcd_debugging_mvcc_slow_watcher_total 0\n"));
 
   // Half-close: like etcd, the server keeps the stream and its watchers.
   w.WritesDone();
