@@ -44,8 +44,8 @@ class WatchReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
                            public WatchService::Stream {
  public:
   WatchReactor(WatchService* service, Node* node, grpc::CallbackServerContext* ctx,
-               size_t poll_batch_max)
-      : service_(service), poll_batch_max_(poll_batch_max) {
+               size_t poll_batch_max, size_t writes_per_turn)
+      : service_(service), poll_batch_max_(poll_batch_max), writes_per_turn_(writes_per_turn) {
     registered_ = service_->Register(this);
     if (!registered_) {
       FinishOnce(ToGrpc(errors::Stopped()));
@@ -103,6 +103,7 @@ class WatchReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
   }
 
   void OnWriteDone(bool ok) override {
+    bool turn_over = false;
     {
       std::lock_guard<std::mutex> lk(mu_);
       writing_ = false;
@@ -112,6 +113,13 @@ class WatchReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
         return;
       }
       ++next_;
+      // Turn over: the stream goes to the back of the kick thread's queue, behind every other
+      // stream waiting to write (see WatchServiceOptions::writes_per_turn).
+      turn_over = ++writes_this_turn_ >= writes_per_turn_;
+    }
+    if (turn_over) {
+      if (!kick_queued_.exchange(true)) service_->Kick(this);
+      return;
     }
     MaybeWrite();
   }
@@ -124,6 +132,10 @@ class WatchReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
   // WatchService's kick thread: the queue went from empty to non-empty.
   void Kicked() override {
     kick_queued_.store(false);  // before polling: a later notify must queue a new kick
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      writes_this_turn_ = 0;
+    }
     MaybeWrite();
   }
 
@@ -174,6 +186,7 @@ class WatchReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
   WatchService* const service_;
   bool registered_ = false;
   const size_t poll_batch_max_;
+  const size_t writes_per_turn_;
   std::unique_ptr<kvstore::WatchStream> stream_;  // guarded by mu_ after construction; null when
                                                   // refused at creation and from OnDone on
   grpc::ByteBuffer request_;                      // the read in flight (one at a time)
@@ -186,12 +199,14 @@ class WatchReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
   std::vector<kvstore::EncodedWatchResponse> polled_;  // scratch of MaybeWrite
   std::vector<grpc::ByteBuffer> batch_;  // polled responses; batch_[next_] is being written
   size_t next_ = 0;
+  size_t writes_this_turn_ = 0;  // writes completed since the last kick
 };
 
 }  // namespace
 
 WatchService::WatchService(Node* node, WatchServiceOptions options)
     : node_(node), options_(options) {
+  SERVER_CHECK(options_.writes_per_turn >= 1, "writes_per_turn must be >= 1");
   worker_ = std::thread([this] { Work(); });
   kicker_ = std::thread([this] { KickLoop(); });
 }
@@ -276,7 +291,7 @@ void WatchService::Stop() {
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* WatchService::Watch(
     grpc::CallbackServerContext* ctx) {
-  return new WatchReactor(this, node_, ctx, options_.poll_batch_max);
+  return new WatchReactor(this, node_, ctx, options_.poll_batch_max, options_.writes_per_turn);
 }
 
 void WatchService::Work() {
