@@ -202,7 +202,7 @@ void KvdServer::Stop() {
     const bool moved =
         node_->TransferLeadershipAway(std::chrono::milliseconds(2 * config_.election_timeout_ms));
     KVD_LOG("leadership transfer before stopping: %s",
-            moved ? "done" : "not done (no other voter, or timed out)");
+            moved ? "done" : "not done (no connected voter, or timed out)");
   }
   for (auto& h : http_) h->Stop();
   // Before the node: a check in flight is abandoned and proposes nothing more.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "raft/codec.h"
@@ -475,15 +476,36 @@ void Node::LearnPeer(const kvdpb::PeerHello& hello) {
 
 bool Node::TransferLeadershipAway(std::chrono::milliseconds timeout) {
   if (!is_leader()) return true;
-  {
-    // Nobody to hand it to: do not wait for a transfer that cannot happen.
-    const std::vector<uint64_t> voters = membership_.Voters();
-    if (std::none_of(voters.begin(), voters.end(),
-                     [this](uint64_t id) { return id != config_.member_id; })) {
-      return false;
-    }
+  // Like etcd's longestConnected: only a voter whose peer stream is up now can take over. With
+  // none (every peer gone: the last member of a cluster shutting down) waiting could only end
+  // when check quorum makes this member step down, so SIGTERM would take seconds.
+  const std::map<uint64_t, PeerLink> links = transport_->Links(std::chrono::milliseconds(0));
+  auto connected = std::make_shared<std::set<uint64_t>>();
+  for (uint64_t id : membership_.Voters()) {
+    auto it = links.find(id);
+    if (id != config_.member_id && it != links.end() && it->second.active) connected->insert(id);
   }
-  if (!PushEvent(Event{Event::Kind::kTransfer, {}, {}, 0, false, {}})) return false;
+  if (connected->empty()) return false;
+  // The raft thread hands leadership to the most caught-up of them.
+  const bool queued = RunOnRaftThread([this, connected](bool run) {
+    if (!run) return;
+    const raft::NodeStatus st = raft_->Status();
+    if (st.soft_state.raft_state != raft::StateType::kLeader) return;
+    uint64_t best = raft::kNone;
+    uint64_t best_match = 0;
+    for (const auto& [id, pr] : st.progress) {
+      if (pr.is_learner || connected->count(id) == 0) continue;
+      if (best == raft::kNone || pr.match > best_match) {
+        best = id;
+        best_match = pr.match;
+      }
+    }
+    if (best != raft::kNone) {
+      KVD_LOG("transferring leadership to %s", FormatId(best).c_str());
+      (void)raft_->TransferLeader(best);
+    }
+  });
+  if (!queued) return false;
   const auto deadline = Clock::now() + timeout;
   while (Clock::now() < deadline) {
     if (!is_leader()) return true;
@@ -676,24 +698,6 @@ void Node::HandleEvent(Event& ev) {
     case Event::Kind::kCall:
       ev.fn(true);
       break;
-    case Event::Kind::kTransfer: {
-      // Hand leadership to the most caught-up voter.
-      const raft::NodeStatus st = raft_->Status();
-      uint64_t best = raft::kNone;
-      uint64_t best_match = 0;
-      for (const auto& [id, pr] : st.progress) {
-        if (id == config_.member_id || pr.is_learner) continue;
-        if (best == raft::kNone || pr.match > best_match) {
-          best = id;
-          best_match = pr.match;
-        }
-      }
-      if (best != raft::kNone) {
-        KVD_LOG("transferring leadership to %s", FormatId(best).c_str());
-        (void)raft_->TransferLeader(best);
-      }
-      break;
-    }
   }
 }
 

@@ -141,9 +141,9 @@ class Node {
   // Stops the raft thread and the transport; every waiting request fails with "etcdserver:
   // server stopped". Idempotent.
   void Stop();
-  // Leader only: hands leadership to the most caught-up peer and waits up to `timeout` for it
-  // to happen (SIGTERM path). Returns true when this node is no longer leader; false at once
-  // when there is no other voter to hand it to.
+  // Leader only: hands leadership to the most caught-up voter whose peer stream is up and
+  // waits up to `timeout` for it to happen (SIGTERM path). Returns true when this node is no
+  // longer leader; false at once when no other voter is connected.
   bool TransferLeadershipAway(std::chrono::milliseconds timeout);
 
   // ---- client side (any thread) ----
@@ -285,7 +285,7 @@ class Node {
   static constexpr size_t kMemberChangesMax = 16;
 
   struct Event {
-    enum class Kind { kMessage, kSnapshot, kUnreachable, kSnapshotStatus, kTransfer, kCall } kind;
+    enum class Kind { kMessage, kSnapshot, kUnreachable, kSnapshotStatus, kCall } kind;
     raft::Message msg;
     std::string path;
     uint64_t peer = 0;

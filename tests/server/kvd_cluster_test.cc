@@ -408,6 +408,32 @@ TEST_CASE("SIGTERM on the leader hands leadership over and exits cleanly", "[int
   CHECK(Get(c->endpoint(other), "before-stop", false, &st) == "1");
 }
 
+TEST_CASE("SIGTERM on a leader whose peers are gone skips the leadership transfer",
+          "[integration]") {
+  // Goal: with no voter connected (both followers killed) the stop path does not wait for a
+  // transfer that cannot happen (etcd's longestConnected finds nobody either), and exits 0.
+  kvtest::ClusterOptions o = KvdOptions(3);
+  // A long election timeout keeps the leader in office (check quorum) while SIGTERM arrives.
+  o.election_timeout_ms = 5000;
+  auto c = kvtest::StartEtcdLikeCluster(o);
+  const int leader = AgreedLeader(*c, milliseconds(20000));
+  REQUIRE(leader >= 0);
+  const auto lead = static_cast<std::size_t>(leader);
+  REQUIRE(Put(c->endpoint(lead), "before-stop", "1").ok());
+  for (std::size_t i = 0; i < 3; ++i) {
+    if (i != lead) c->Kill(i, SIGKILL);
+  }
+  // The leader's peer streams break when the processes die; give it a moment to see that.
+  std::this_thread::sleep_for(milliseconds(500));
+  const kvtest::ExitStatus exit = c->Stop(lead, milliseconds(20000));
+  INFO(exit.ToString());
+  CHECK(exit.ExitedWith(0));
+  const std::string log = kvtest::TailOfFile(c->log_path(lead), 1 << 16);
+  INFO(log);
+  CHECK(log.find("leadership transfer before stopping: not done") != std::string::npos);
+  CHECK(log.find("transferring leadership to") == std::string::npos);
+}
+
 TEST_CASE("a read-only txn is served without a log entry; a follower reports the remaining TTL",
           "[integration]") {
   // Goal: txns without puts/deletes go through ReadIndex like Range (the raft index does not
