@@ -114,8 +114,12 @@ class WatchReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
       }
       ++next_;
       // Turn over: the stream goes to the back of the kick thread's queue, behind every other
-      // stream waiting to write (see WatchServiceOptions::writes_per_turn).
-      turn_over = ++writes_this_turn_ >= writes_per_turn_;
+      // stream waiting to write (see WatchServiceOptions::writes_per_turn). With nothing left
+      // it waits for the store's notify instead, which kicks it when a response is queued.
+      if (++writes_this_turn_ >= writes_per_turn_) {
+        if (next_ >= batch_.size() && (!stream_ || stream_->QueuedResponses() == 0)) return;
+        turn_over = true;
+      }
     }
     if (turn_over) {
       if (!kick_queued_.exchange(true)) service_->Kick(this);
