@@ -766,6 +766,18 @@ Status Raft::StepFollower(const Message& m) {
       Send(std::move(f));
       return Status::Ok();
     }
+    case MessageType::kMsgUnreachable:
+      // The host lost its connection to the leader (e.g. the leader's process died). Campaign
+      // after the plain election timeout instead of the randomized one (up to twice as long):
+      // the random part only spreads out candidates of a leader that may still be alive, and
+      // the other voters still refuse votes until their own election timeout has passed
+      // without the leader (check quorum's lease; PreVote), so this removes a wait, not a
+      // safeguard. Reset() restores a randomized timeout for the next term.
+      if (lead_ != kNone && m.from == lead_) {
+        randomized_election_timeout_ =
+            std::min(randomized_election_timeout_, cfg_.election_timeout_ticks);
+      }
+      return Status::Ok();
     case MessageType::kMsgTimeoutNow:
       // The leader chose us: campaign at once, without PreVote, overriding leases.
       Hup(true);

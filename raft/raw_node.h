@@ -104,7 +104,10 @@ class RawNode {
   raft::Status ReadIndex(std::string ctx);
   // Asks the leader to hand leadership to `transferee` (forwarded when not the leader).
   raft::Status TransferLeader(uint64_t transferee);
-  // The host failed to deliver a message to `id` / to send it a snapshot.
+  // The host failed to deliver a message to `id` / to send it a snapshot. On a leader: `id`'s
+  // replication falls back to probing. On a follower whose leader is `id` (its connection to
+  // the leader is gone): it campaigns after the plain election timeout instead of the
+  // randomized one, for the current term.
   void ReportUnreachable(uint64_t id);
   void ReportSnapshot(uint64_t id, bool ok);
 

@@ -566,6 +566,14 @@ void Node::Run() {
     }
     const auto now = Clock::now();
     if (now >= next_tick) {
+      // A follower whose connection to its leader is gone (typically: the leader's process
+      // died and its socket closed) tells raft, which then campaigns after the plain election
+      // timeout instead of the randomized one (raft/raw_node.h ReportUnreachable). Only a
+      // shorter wait: a leader that is alive keeps resetting the follower's election clock.
+      const uint64_t lead = lead_.load();
+      if (lead != raft::kNone && lead != config_.member_id && !transport_->Connected(lead)) {
+        raft_->ReportUnreachable(lead);
+      }
       raft_->Tick();
       // One tick per wake-up: after a stall (slow disk) we do not fire a burst of ticks that
       // would make followers campaign at once.

@@ -20,6 +20,7 @@ namespace server {
 struct Transport::Peer {
   uint64_t id = 0;
   std::string target;
+  std::shared_ptr<grpc::Channel> channel;
   std::shared_ptr<kvdpb::Peer::Stub> stub;  // shared with async calls in flight
   std::mutex mu;
   std::condition_variable cv;
@@ -296,9 +297,22 @@ std::unique_ptr<Transport::Peer> Transport::MakePeer(uint64_t id, const std::str
   auto p = std::make_unique<Peer>();
   p->id = id;
   p->target = target;
-  p->stub = kvdpb::Peer::NewStub(
-      grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), channel_args_));
+  p->channel = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), channel_args_);
+  p->stub = kvdpb::Peer::NewStub(p->channel);
   return p;
+}
+
+bool Transport::Connected(uint64_t id) {
+  std::shared_ptr<grpc::Channel> channel;
+  {
+    std::lock_guard<std::mutex> lk(peers_mu_);
+    auto it = peers_.find(id);
+    if (it == peers_.end()) return false;
+    channel = it->second->channel;
+  }
+  // READY: the connection is open. It leaves READY as soon as gRPC sees the socket close (the
+  // peer's process died), without waiting for a write to fail.
+  return channel->GetState(/*try_to_connect=*/false) == GRPC_CHANNEL_READY;
 }
 
 void Transport::StopPeer(Peer* p) {

@@ -84,6 +84,9 @@ class Transport {
   // Replaces the set of peers (id -> "host:port"): starts senders for new ones, stops those
   // gone or moved. Any thread; blocks while stopped senders finish their current write.
   void SetPeers(const std::map<uint64_t, std::string>& peers);
+  // Whether the connection to peer `id` is open now (its channel is READY). Any thread; cheap
+  // (the raft thread asks every tick about its leader).
+  bool Connected(uint64_t id);
   // How each peer's stream looks now; `healthy_for`: how long a link must have been up to
   // count as active_long_enough (etcd's HealthInterval).
   std::map<uint64_t, PeerLink> Links(std::chrono::milliseconds healthy_for);

@@ -410,6 +410,14 @@ TEST_CASE(
     }
     return out;
   };
+  // One watcher on k, `puts` puts of k (revisions 2, 3, ...) with nothing polled meanwhile.
+  const auto unpolled_puts = [&](const WatchOptions& o, int puts) {
+    Fixture f(o);
+    auto s = f.Open();
+    CreateOk(*s, {.key = "k"});
+    for (int i = 0; i < puts; ++i) f.history.Put("k", "v");
+    return revisions_of(Drain(*s));
+  };
   SECTION("polled") {
     Fixture f;
     auto s = f.Open();
@@ -442,27 +450,15 @@ TEST_CASE(
     REQUIRE(ps->PollEncoded(8, &two) == 1);
     WatchOptions o;
     o.coalesce_bytes_max = two[0].ByteSize();  // exactly two puts of "v" fit
-    Fixture f(o);
-    auto s = f.Open();
-    CreateOk(*s, {.key = "k"});
-    for (int i = 0; i < 5; ++i) f.history.Put("k", "v");  // 2..6
-    CHECK(revisions_of(Drain(*s)) == std::vector<std::vector<int64_t>>{{2, 3}, {4, 5}, {6}});
+    CHECK(unpolled_puts(o, 5) == std::vector<std::vector<int64_t>>{{2, 3}, {4, 5}, {6}});
     WatchOptions off;
     off.coalesce_bytes_max = 0;
-    Fixture g(off);
-    auto t = g.Open();
-    CreateOk(*t, {.key = "k"});
-    for (int i = 0; i < 3; ++i) g.history.Put("k", "v");  // 2..4
-    CHECK(revisions_of(Drain(*t)) == std::vector<std::vector<int64_t>>{{2}, {3}, {4}});
+    CHECK(unpolled_puts(off, 3) == std::vector<std::vector<int64_t>>{{2}, {3}, {4}});
   }
   SECTION("revisions") {
     WatchOptions o;
     o.catchup_revisions_max = 3;
-    Fixture f(o);
-    auto s = f.Open();
-    CreateOk(*s, {.key = "k"});
-    for (int i = 0; i < 7; ++i) f.history.Put("k", "v");  // 2..8
-    CHECK(revisions_of(Drain(*s)) == std::vector<std::vector<int64_t>>{{2, 3, 4}, {5, 6, 7}, {8}});
+    CHECK(unpolled_puts(o, 7) == std::vector<std::vector<int64_t>>{{2, 3, 4}, {5, 6, 7}, {8}});
   }
   SECTION("fragment threshold") {
     WatchOptions o;

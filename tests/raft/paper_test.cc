@@ -96,6 +96,37 @@ TEST_CASE("5.2 leader election: a silent leader is replaced after an election ti
   REQUIRE(c.raft(2).term() == c.raft(3).term());
 }
 
+// Goal: a follower told that its leader is unreachable campaigns after the plain election
+// timeout (not the randomized one) and wins; word about another node changes nothing.
+TEST_CASE(
+    "leader election: a follower that lost its leader's connection does not wait longer "
+    "than the election timeout",
+    "[raft][paper]") {
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    // Without check quorum node 3 grants its vote at once (with it, only after its own election
+    // timeout without the leader, which the lease rule covers elsewhere).
+    Cluster c(
+        Ids(3), [](raft::Config* cfg) { cfg->check_quorum = false; }, seed);
+    c.Elect(1);
+    REQUIRE(c.raft(1).state() == StateType::kLeader);
+    const int randomized = c.raft(2).randomized_election_timeout();
+    c.raw(2).ReportUnreachable(3);  // not its leader
+    REQUIRE(c.raft(2).randomized_election_timeout() == randomized);
+    c.raw(2).ReportUnreachable(1);
+    REQUIRE(c.raft(2).randomized_election_timeout() == 10);
+    c.Isolate(1);
+    c.Tick(2, 9);
+    REQUIRE(c.raft(2).state() == StateType::kFollower);
+    c.Tick(2, 1);
+    REQUIRE(c.raft(2).state() != StateType::kFollower);
+    c.Stabilize();
+    REQUIRE(c.raft(2).state() == StateType::kLeader);
+    // The next term gets a randomized timeout again.
+    REQUIRE(c.raft(3).randomized_election_timeout() >= 10);
+    REQUIRE(c.raft(3).randomized_election_timeout() < 20);
+  }
+}
+
 // Goal: a follower's conflicting suffix (from an old leader) is replaced by the new leader's
 // log, after which the logs are identical (5.3 log matching).
 TEST_CASE("5.3 log matching: conflicting entries are overwritten by the leader", "[raft][paper]") {
