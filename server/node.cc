@@ -476,14 +476,12 @@ void Node::LearnPeer(const kvdpb::PeerHello& hello) {
 
 bool Node::TransferLeadershipAway(std::chrono::milliseconds timeout) {
   if (!is_leader()) return true;
-  // Like etcd's longestConnected: only a voter whose peer stream is up now can take over. With
+  // Like etcd's longestConnected: only a voter whose connection is open now can take over. With
   // none (every peer gone: the last member of a cluster shutting down) waiting could only end
   // when check quorum makes this member step down, so SIGTERM would take seconds.
-  const std::map<uint64_t, PeerLink> links = transport_->Links(std::chrono::milliseconds(0));
   auto connected = std::make_shared<std::set<uint64_t>>();
   for (uint64_t id : membership_.Voters()) {
-    auto it = links.find(id);
-    if (id != config_.member_id && it != links.end() && it->second.active) connected->insert(id);
+    if (id != config_.member_id && transport_->Connected(id)) connected->insert(id);
   }
   if (connected->empty()) return false;
   // The raft thread hands leadership to the most caught-up of them.

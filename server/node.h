@@ -141,7 +141,7 @@ class Node {
   // Stops the raft thread and the transport; every waiting request fails with "etcdserver:
   // server stopped". Idempotent.
   void Stop();
-  // Leader only: hands leadership to the most caught-up voter whose peer stream is up and
+  // Leader only: hands leadership to the most caught-up voter whose connection is open and
   // waits up to `timeout` for it to happen (SIGTERM path). Returns true when this node is no
   // longer leader; false at once when no other voter is connected.
   bool TransferLeadershipAway(std::chrono::milliseconds timeout);
