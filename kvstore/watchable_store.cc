@@ -102,9 +102,9 @@ struct WatchQueued {
 struct WatchStreamState {
   std::mutex mu;
   std::deque<WatchQueued> queue;  // guarded by mu
-  // Guarded by mu: responses ever queued and ever polled. The response queued as the n-th
-  // (0-based) is at queue[n - popped] while n >= popped (coalescing finds a watcher's last one).
-  uint64_t pushed = 0;
+  // Guarded by mu: responses ever polled. The response queued as the n-th (0-based; responses
+  // ever queued = popped + queue.size()) is at queue[n - popped] while n >= popped, which is how
+  // coalescing finds a watcher's last one.
   uint64_t popped = 0;
   size_t event_bytes = 0;     // guarded by mu: sum of WatchQueued::event_bytes
   size_t client_control = 0;  // guarded by mu: queued responses with client_control
@@ -135,7 +135,7 @@ struct WatchableStore::Watcher {
   bool synced = false;
   bool events_since_tick = false;
   size_t slot = 0;  // index in the WatcherSet holding it
-  // 1 + the stream's queue number (WatchStreamState::pushed) of this watcher's last queued
+  // 1 + the stream's queue number (see WatchStreamState::popped) of this watcher's last queued
   // response with events, while a later delivery may still be merged into it; 0 when none.
   uint64_t coalesce_seq = 0;
 
@@ -175,7 +175,6 @@ bool PushControl(WatchStreamState& s, etcdserverpb::WatchResponse&& r, bool clie
   std::lock_guard<std::mutex> lock(s.mu);
   const bool was_empty = s.queue.empty();
   s.queue.push_back(std::move(q));
-  ++s.pushed;
   if (client_control) ++s.client_control;
   return was_empty;
 }
@@ -231,11 +230,10 @@ bool TryPushEvents(WatchStreamState& s, std::vector<WatchQueued>* parts, size_t 
   }
   const bool was_empty = s.queue.empty();
   for (auto& p : *parts) s.queue.push_back(std::move(p));
-  s.pushed += parts->size();
   s.event_bytes += total;
   // The last part (never a fragment: a fragmented delivery ends with an unfragmented one) may
   // take later events.
-  *coalesce_seq = s.pushed;
+  *coalesce_seq = s.popped + s.queue.size();
   return was_empty;
 }
 
