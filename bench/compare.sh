@@ -3,8 +3,12 @@
 # under one temp dir (same disk), both running for the whole run. Each workload of issue #6 runs
 # against etcd, then kvd, then the next workload; prints a markdown table (etcd, kvd, kvd/etcd).
 #
-# Usage: bench/compare.sh [--quick] [--failover-runs N] [--keys N] [--only LIST] [--keep DIR]
+# Usage: bench/compare.sh [--quick] [--repeat N] [--failover-runs N] [--keys N] [--only LIST]
+#                         [--keep DIR]
 #   --quick          small sizes, a few seconds per workload (about 5 minutes in all)
+#   --repeat         run each write, read and cpu workload N times, alternating etcd and kvd;
+#                    those cells show "median [min-max]" and the ratio is of the medians
+#                    (default 1: this VM's identical runs differ by 10-25 %)
 #   --failover-runs  kill -9 of the leader, median of N (default 10; quick: 3)
 #   --keys           keys of 256 B loaded for the memory/disk/restart rows (default 1000000)
 #   --only           comma list of workloads:
@@ -18,16 +22,17 @@ kvd=${KVD_BIN:-$root/build/server/kvd}
 etcd=${ETCD_BIN:-/usr/bin/etcd}
 kvbench=${KVBENCH_BIN:-$root/build/bench/kvbench/kvbench}
 base_port=${BASE_PORT:-47000}
-quick=0 failover_runs="" keys="" keep=""
+quick=0 repeat=1 failover_runs="" keys="" keep=""
 only="write,checkperf,read,watch,slowwatch,cpu,memory,restart,failover"
 while [[ $# -gt 0 ]]; do
   case $1 in
     --quick) quick=1 ;;
+    --repeat) repeat=$2; shift ;;
     --failover-runs) failover_runs=$2; shift ;;
     --keys) keys=$2; shift ;;
     --only) only=$2; shift ;;
     --keep) keep=$2; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -133,11 +138,27 @@ bench() {
   bench_pid=""
 }
 j() { jq -r "$2 // \"n/a\"" "$work/$1.json" 2>/dev/null || echo n/a; }
+# Numbers on stdin -> "median" (one number) or "median [min-max]" (several); n/a for none.
+median_of() {
+  sort -g | awk 'function f(v) { return sprintf(v >= 100 ? "%.0f" : "%.3g", v) }
+    $1 ~ /^[0-9.e+-]+$/ { v[++n] = $1 }
+    END {
+      if (n == 0) { print "n/a"; exit }
+      m = (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+      printf "%s", f(m); if (n > 1) printf " [%s-%s]", f(v[1]), f(v[n]); print ""
+    }'
+}
+# med label name key: median_of the key over the repeats (files <label>-<name>.r<k>.json).
+med() {
+  local f
+  for f in "$work/$1-$2".r*.json; do [[ -e $f ]] && jq -r "$3 // empty" "$f" 2>/dev/null; done |
+    median_of
+}
 
 rows=()
-row() {  # workload etcd kvd
+row() {  # workload etcd kvd ; a cell may be "median [min-max]": the ratio is of the first numbers
   local ratio
-  ratio=$(awk -v a="$2" -v b="$3" 'BEGIN { if (a+0 > 0 && b ~ /^[0-9.e+-]+$/) printf "%.2f", b / a; else print "-" }')
+  ratio=$(awk -v a="${2%% *}" -v b="${3%% *}" 'BEGIN { if (a+0 > 0 && b ~ /^[0-9.e+-]+$/) printf "%.2f", b / a; else print "-" }')
   rows+=("| $1 | $2 | $3 | $ratio |")
   log "row: $1 | $2 | $3 | $ratio"
 }
@@ -153,13 +174,15 @@ log "both clusters healthy"
 if has write; then
   for c in 1 1000; do
     conns=$((c < 100 ? c : 100))
-    for l in etcd kvd; do
-      eps=$(if ((c == 1)); then one_client_endpoints $l; else endpoints $l; fi)
-      BENCH_EPS=$eps bench $l write$c put --clients $c --conns $conns --key-size 8 \
-        --val-size 256 --key-space-size 100000 --duration $dur
+    for r in $(seq 1 "$repeat"); do
+      for l in etcd kvd; do
+        eps=$(if ((c == 1)); then one_client_endpoints $l; else endpoints $l; fi)
+        BENCH_EPS=$eps bench $l write$c.r$r put --clients $c --conns $conns --key-size 8 \
+          --val-size 256 --key-space-size 100000 --duration $dur
+      done
     done
-    row "writes/s, 256 B, $c clients" "$(fmt "$(j etcd-write$c .throughput_per_s)")" "$(fmt "$(j kvd-write$c .throughput_per_s)")"
-    row "write p99 ms, $c clients" "$(fmt "$(j etcd-write$c .latency.p99_ms)")" "$(fmt "$(j kvd-write$c .latency.p99_ms)")"
+    row "writes/s, 256 B, $c clients" "$(med etcd write$c .throughput_per_s)" "$(med kvd write$c .throughput_per_s)"
+    row "write p99 ms, $c clients" "$(med etcd write$c .latency.p99_ms)" "$(med kvd write$c .latency.p99_ms)"
   done
 fi
 
@@ -172,14 +195,16 @@ if has read; then
   for cons in l s; do
     for c in 1 1000; do
       conns=$((c < 100 ? c : 100))
-      for l in etcd kvd; do
-        eps=$(if ((c == 1)); then one_client_endpoints $l; else endpoints $l; fi)
-        BENCH_EPS=$eps bench $l read$cons$c range --consistency $cons --clients $c \
-          --conns $conns --key-size 8 --key-space-size 10000 --duration $dur
+      for r in $(seq 1 "$repeat"); do
+        for l in etcd kvd; do
+          eps=$(if ((c == 1)); then one_client_endpoints $l; else endpoints $l; fi)
+          BENCH_EPS=$eps bench $l read$cons$c.r$r range --consistency $cons --clients $c \
+            --conns $conns --key-size 8 --key-space-size 10000 --duration $dur
+        done
       done
       name=$([[ $cons == l ]] && echo linearizable || echo serializable)
-      row "$name reads/s, $c clients" "$(fmt "$(j etcd-read$cons$c .throughput_per_s)")" "$(fmt "$(j kvd-read$cons$c .throughput_per_s)")"
-      row "$name read p99 ms, $c clients" "$(fmt "$(j etcd-read$cons$c .latency.p99_ms)")" "$(fmt "$(j kvd-read$cons$c .latency.p99_ms)")"
+      row "$name reads/s, $c clients" "$(med etcd read$cons$c .throughput_per_s)" "$(med kvd read$cons$c .throughput_per_s)"
+      row "$name read p99 ms, $c clients" "$(med etcd read$cons$c .latency.p99_ms)" "$(med kvd read$cons$c .latency.p99_ms)"
     done
   done
 fi
@@ -238,15 +263,18 @@ fi
 if has cpu; then
   hz=$(getconf CLK_TCK)
   declare -A CPU=()
-  for l in etcd kvd; do
-    t0=$(cpu_ticks $l)
-    bench $l cpu put --clients 100 --conns 10 --key-size 8 --val-size 256 --key-space-size 100000 \
-      --total $cpu_writes
-    t1=$(cpu_ticks $l)
-    CPU[$l]=$(awk -v d=$((t1 - t0)) -v hz="$hz" -v n="$(j $l-cpu .ok)" \
-      'BEGIN { if (n > 0) printf "%.3g", d / hz * 10000 / n; else print "n/a" }')
+  for r in $(seq 1 "$repeat"); do
+    for l in etcd kvd; do
+      t0=$(cpu_ticks $l)
+      bench $l cpu.r$r put --clients 100 --conns 10 --key-size 8 --val-size 256 \
+        --key-space-size 100000 --total $cpu_writes
+      t1=$(cpu_ticks $l)
+      CPU[$l]+=$(awk -v d=$((t1 - t0)) -v hz="$hz" -v n="$(j $l-cpu.r$r .ok)" \
+        'BEGIN { if (n > 0) printf "%.4g", d / hz * 10000 / n; else print "n/a" }')" "
+    done
   done
-  row "CPU s of 3 members per 10,000 writes (100 clients)" "${CPU[etcd]}" "${CPU[kvd]}"
+  row "CPU s of 3 members per 10,000 writes (100 clients)" \
+    "$(tr ' ' '\n' <<<"${CPU[etcd]}" | median_of)" "$(tr ' ' '\n' <<<"${CPU[kvd]}" | median_of)"
 fi
 
 # --- memory and disk at N keys, then restart time ---------------------------------------------
