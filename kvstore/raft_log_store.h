@@ -110,10 +110,9 @@ class RaftLogStore final : public raft::Storage {
   // written): kFailedPrecondition when `snap` is not newer than the current snapshot (raft's
   // kSnapshotOutOfDate), kInvalidArgument when the snapshot data exceeds snapshot_data_bytes_max,
   // kInternal / kDataLoss from RocksDB.
-  // `sync` = false writes the batch without an fsync (kvd: the hard state written before a log
-  // compaction): it is durable once any later synced write of the Engine returned, since all
-  // families share one WAL and a crash keeps a prefix of the writes; until then power loss may drop
-  // it.
+  // `sync` = false writes the batch without an fsync (for a Ready whose must_sync is false): it
+  // is durable once any later synced write of the Engine returned, since all families share one
+  // WAL and a crash keeps a prefix of the writes; until then power loss may drop it.
   Status Save(const raft::HardState* hard_state, const std::vector<raft::Entry>& entries,
               const raft::Snapshot* snap, bool sync = true);
   // Shorthands for Save().

@@ -208,7 +208,6 @@ Status Node::OpenImpl() {
   PublishConfState();
   if (!rs.ok()) return Status(1, "raft log: " + rs.ToString());
   hard_state_ = hs;
-  persisted_commit_ = hs.commit;
   raft::Snapshot snap;
   rs = log_->Snapshot(&snap);
   if (!rs.ok()) return Status(1, "raft log: " + rs.ToString());
@@ -631,9 +630,9 @@ void Node::PersistLoop() {
     }
     const raft::HardState* hs = job.hard_state ? &*job.hard_state : nullptr;
     const auto save_start = Clock::now();
-    // ONE synced RocksDB write for the whole Ready.
-    kvstore::Status s = log_->Save(hs, job.entries, &job.snapshot);
-    if (metrics_ != nullptr) {
+    // ONE RocksDB write for the whole Ready, synced unless only the commit index moved.
+    kvstore::Status s = log_->Save(hs, job.entries, &job.snapshot, job.sync);
+    if (metrics_ != nullptr && job.sync) {
       metrics_->wal_fsync_duration_seconds.Observe(
           std::chrono::duration<double>(Clock::now() - save_start).count());
     }
@@ -807,22 +806,21 @@ void Node::HandleReady() {
   }
   ready_hard_state_ = rd.hard_state;
   ready_outstanding_ = true;
-  if (!rd.must_sync) {
-    // Nothing to persist, or only the commit index moved: etcd-io/raft's MustSync contract
-    // lets a lost commit index be relearned from the leader, so kvd does not write it at all
-    // (it travels with the next synced write, and MaybeSnapshot writes it before compacting
-    // the log, since a restart needs commit >= the compaction point). Finishing here spares
-    // this thread and the persist thread a round trip and a RocksDB write per commit, which at
-    // one client is one per write on every member. A restart whose hard state is behind the
-    // store's applied index is fine: the store skips entries it already applied.
+  if (!rd.must_sync && !rd.hard_state) {
     FinishReady();
     return;
   }
+  // A hard state that only moved the commit index (must_sync false) is still written, without
+  // an fsync, and before FinishReady's log compaction: a restart needs commit >= the compaction
+  // point, and the shared WAL keeps a prefix of the writes, so a surviving compaction implies a
+  // surviving commit. (A store write of these committed entries may land before it; a restart
+  // tolerates that: the store skips entries it already applied.) It goes through the persist
+  // thread like the rest, so a RocksDB write stall never stops this thread's ticks.
   {
     std::lock_guard<std::mutex> lk(mu_);
-    persist_job_ = PersistJob{rd.hard_state, std::move(rd.entries), std::move(rd.snapshot)};
+    persist_job_ =
+        PersistJob{rd.hard_state, std::move(rd.entries), std::move(rd.snapshot), rd.must_sync};
   }
-  if (rd.hard_state) persisted_commit_ = std::max(persisted_commit_, rd.hard_state->commit);
   persist_cv_.notify_one();
 }
 
@@ -1174,18 +1172,6 @@ void Node::MaybeSnapshot() {
   // At what the store applied (a snapshot is sent as a store checkpoint, which must cover it).
   const uint64_t applied = applied_.load();
   if (applied <= snapshot_index_ || applied - snapshot_index_ < config_.snapshot_count) return;
-  // Commit-only hard states are not written (HandleReady): a restart needs the stored commit
-  // at or above the log's first index - 1, so bring it up to date (unsynced: it lands before
-  // the compaction below, and RocksDB's WAL keeps a prefix of the writes). hard_state_ is
-  // what FinishReady last made durable (term, vote) with the newest commit.
-  if (hard_state_.commit > persisted_commit_) {
-    kvstore::Status hs = log_->Save(&hard_state_, {}, nullptr, /*sync=*/false);
-    if (!hs.ok()) {
-      KVD_LOG("raft hard state write before a snapshot failed: %s", hs.message().c_str());
-      return;
-    }
-    persisted_commit_ = hard_state_.commit;
-  }
   raft::Snapshot created;
   // The snapshot's data is the membership (a member restored from it learns the peer URLs).
   // Conf changes are applied only once the apply thread is idle, so the membership now is the

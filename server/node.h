@@ -401,8 +401,6 @@ class Node {
   // change of conf_state_.
   void PublishConfState();
   raft::HardState hard_state_;
-  // The commit index of the newest hard state handed to the log store (raft thread).
-  uint64_t persisted_commit_ = 0;
   uint64_t raft_applied_ = 0;  // last committed index handed to the apply thread
   uint64_t snapshot_index_ = 0;
   std::map<int64_t, int64_t> revoking_;
@@ -417,6 +415,7 @@ class Node {
     std::optional<raft::HardState> hard_state;
     std::vector<raft::Entry> entries;
     raft::Snapshot snapshot;
+    bool sync = true;  // Ready.must_sync: false when only the commit index moved
   };
   std::thread persist_thread_;
   std::optional<PersistJob> persist_job_;
