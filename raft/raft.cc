@@ -51,7 +51,7 @@ Raft::Raft(const Config& cfg)
     : cfg_(cfg),
       id_(cfg.id),
       log_(cfg.storage, cfg.max_committed_size_per_ready_bytes),
-      rng_(cfg.seed ^ (cfg.id * 0x9e3779b97f4a7c15ULL)) {
+      rng_(Rng::ForNode(cfg.seed, cfg.id)) {
   Status v = cfg.Validate();
   RAFT_CHECK(v.ok(), "invalid config: " + v.ToString());
   HardState hs;
