@@ -94,6 +94,15 @@ int AgreedLeader(kvtest::EtcdLikeCluster& c, milliseconds timeout) {
   return -1;
 }
 
+// Options of a 3-member cluster that takes a raft snapshot every `snapshot_count` applied
+// entries and keeps `catchup_entries` entries of log behind it (KVD_SNAPSHOT_CATCHUP_ENTRIES).
+kvtest::ClusterOptions SnapshottingOptions(int snapshot_count, int catchup_entries) {
+  kvtest::ClusterOptions o = KvdOptions(3);
+  o.extra_args = {"--snapshot-count=" + std::to_string(snapshot_count)};
+  o.env = {{"KVD_SNAPSHOT_CATCHUP_ENTRIES", std::to_string(catchup_entries)}};
+  return o;
+}
+
 // Runs a shell command under `timeout` and returns its combined output.
 std::string Shell(const std::string& cmd) {
   std::string full = "timeout 20 " + cmd + " 2>&1";
@@ -292,9 +301,7 @@ TEST_CASE("a member behind the leader's compacted log catches up through a snaps
           "[integration]") {
   // Goal: the MsgSnap path: checkpoint streamed by the leader, restored by the follower, which
   // then continues from the log and ends with the same history as the others.
-  kvtest::ClusterOptions o = KvdOptions(3);
-  o.extra_args = {"--snapshot-count=50"};
-  o.env = {{"KVD_SNAPSHOT_CATCHUP_ENTRIES", "10"}};
+  kvtest::ClusterOptions o = SnapshottingOptions(50, 10);
   auto c = kvtest::StartEtcdLikeCluster(o);
   REQUIRE(AgreedLeader(*c, milliseconds(10000)) >= 0);
   REQUIRE(Put(c->endpoint(0), "before", "1").ok());
@@ -327,9 +334,7 @@ TEST_CASE("members restart after their logs were compacted past the last commit 
   // kept, concurrent writers (batched entries whose hard state lags), then every member killed
   // and restarted. (A version of kvd that skipped commit-only hard states and forgot to write
   // the commit before compacting failed here in every run.)
-  kvtest::ClusterOptions o = KvdOptions(3);
-  o.extra_args = {"--snapshot-count=5"};
-  o.env = {{"KVD_SNAPSHOT_CATCHUP_ENTRIES", "1"}};
+  kvtest::ClusterOptions o = SnapshottingOptions(5, 1);
   auto c = kvtest::StartEtcdLikeCluster(o);
   constexpr int kWriters = 16;
   constexpr int kPutsEach = 25;
@@ -561,9 +566,7 @@ TEST_CASE("a member restoring snapshots while its clients read, stat and hash ke
           "[integration]") {
   // Goal: a snapshot restore replaces the store's column families under concurrent readers
   // (serializable Range, Status, HashKV, metrics); none of them may touch a dropped family.
-  kvtest::ClusterOptions o = KvdOptions(3);
-  o.extra_args = {"--snapshot-count=100"};
-  o.env = {{"KVD_SNAPSHOT_CATCHUP_ENTRIES", "10"}};
+  kvtest::ClusterOptions o = SnapshottingOptions(100, 10);
   auto c = kvtest::StartEtcdLikeCluster(o);
   REQUIRE(AgreedLeader(*c, milliseconds(10000)) >= 0);
   const std::string value(512, 'v');
@@ -652,9 +655,7 @@ TEST_CASE("a member that crashes in the middle of a snapshot restore finishes it
   // resumed at the next start from the kept checkpoint file instead of refusing the data dir.
   const std::string action = GENERATE(as<std::string>{}, "panic", "error");
   INFO("restoreAfterDrop=" << action);
-  kvtest::ClusterOptions o = KvdOptions(3);
-  o.extra_args = {"--snapshot-count=100"};
-  o.env = {{"KVD_SNAPSHOT_CATCHUP_ENTRIES", "10"}};
+  kvtest::ClusterOptions o = SnapshottingOptions(100, 10);
   auto c = kvtest::StartEtcdLikeCluster(o);
   REQUIRE(AgreedLeader(*c, milliseconds(10000)) >= 0);
   c->Kill(2, SIGKILL);
