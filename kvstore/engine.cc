@@ -16,11 +16,20 @@ namespace kvstore {
 struct Engine::Rep {
   rocksdb::DBOptions db_options;
   rocksdb::ColumnFamilyOptions cf_options;
+  // cf_options plus the memtable bloom filter, for EngineOptions::memtable_bloom_families.
+  rocksdb::ColumnFamilyOptions bloom_cf_options;
+  std::vector<std::string> bloom_families;
   std::unique_ptr<rocksdb::DB> db;
   // Guards `handles` (the map itself): the raft log store looks families up on the raft and
   // persist threads while a snapshot restore recreates the store's families on the apply thread.
   mutable std::shared_mutex handles_mu;
   std::map<std::string, rocksdb::ColumnFamilyHandle*> handles;
+
+  const rocksdb::ColumnFamilyOptions& OptionsFor(const std::string& family) const {
+    const bool bloom =
+        std::find(bloom_families.begin(), bloom_families.end(), family) != bloom_families.end();
+    return bloom ? bloom_cf_options : cf_options;
+  }
 
   ~Rep() {
     if (db) {
@@ -89,6 +98,11 @@ Status Engine::Open(const std::string& dir, const EngineOptions& options,
   r.cf_options.write_buffer_size = options.write_buffer_bytes;
   r.cf_options.max_write_buffer_number = 2;
   r.cf_options.paranoid_file_checks = false;
+  r.bloom_families = options.memtable_bloom_families;
+  r.bloom_cf_options = r.cf_options;
+  // RocksDB sizes the filter as write_buffer_size x this ratio bytes: ratio = bits per byte / 8.
+  r.bloom_cf_options.memtable_prefix_bloom_size_ratio = options.memtable_bloom_bits_per_byte / 8;
+  r.bloom_cf_options.memtable_whole_key_filtering = true;
 
   std::vector<std::string> names;
   std::vector<std::string> existing;
@@ -105,7 +119,7 @@ Status Engine::Open(const std::string& dir, const EngineOptions& options,
   }
   std::vector<rocksdb::ColumnFamilyDescriptor> descs;
   descs.reserve(names.size());
-  for (const auto& n : names) descs.emplace_back(n, r.cf_options);
+  for (const auto& n : names) descs.emplace_back(n, r.OptionsFor(n));
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(r.db_options, dir, descs, &handles, &raw);
@@ -145,7 +159,7 @@ bool Engine::HasColumnFamily(const std::string& name) const {
 Status Engine::AddColumnFamily(const std::string& name) {
   if (HasColumnFamily(name)) return Status::Ok();
   rocksdb::ColumnFamilyHandle* h = nullptr;
-  rocksdb::Status s = rep_->db->CreateColumnFamily(rep_->cf_options, name, &h);
+  rocksdb::Status s = rep_->db->CreateColumnFamily(rep_->OptionsFor(name), name, &h);
   if (!s.ok()) return FromRocks(s, "create column family " + name);
   std::unique_lock lock(rep_->handles_mu);
   rep_->handles[name] = h;

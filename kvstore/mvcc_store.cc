@@ -1153,6 +1153,12 @@ struct MvccStore::Impl {
 
 // ------------------------------------------------------------------------------------------
 
+EngineOptions StoreEngineOptions() {
+  EngineOptions e;
+  e.memtable_bloom_families = {kCfLatest};
+  return e;
+}
+
 std::vector<std::string> MvccStore::ColumnFamilies() {
   return {kCfKv, kCfLatest, kCfRev, kCfLeaseKeys, kCfMeta};
 }

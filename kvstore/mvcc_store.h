@@ -33,6 +33,10 @@ class Snapshot;
 
 namespace kvstore {
 
+// Engine options for a store's Engine: the defaults plus a memtable bloom filter on the family
+// of latest versions, which every put and every single-key range reads with a point lookup.
+EngineOptions StoreEngineOptions();
+
 struct StoreOptions {
   // Leases granted with a shorter TTL get this one (etcd: ceil(1.5 x election timeout)).
   int64_t min_lease_ttl_seconds = 2;
@@ -52,7 +56,7 @@ struct StoreOptions {
   // Loop limit for leases: max keys deleted by one revoke is unbounded by design (one
   // revision), but one Apply batch may hold at most this many entries.
   size_t apply_batch_entries_max = 10'000;
-  EngineOptions engine;
+  EngineOptions engine = StoreEngineOptions();
 };
 
 // One committed raft entry handed to Apply.
