@@ -593,6 +593,74 @@ TEST_CASE("delete: a bulk delete is seen by the later entries of its apply batch
   CHECK(s.Get("b/", "b0").count() == 1);
 }
 
+TEST_CASE("put: plain puts in one apply batch see each other and every other entry sees them",
+          "[mvcc]") {
+  // Goal: plain puts (written past the batch index, remembered per key until the next commit)
+  // give the same versions, prev_kv and lease bookkeeping as puts applied one per batch, and
+  // a txn, a range, a delete or a lease revoke later in the same batch sees every one of them.
+  TestStore s;
+  REQUIRE(s.Do(kvtest::GrantReq(7, 100)).ok());
+  Recorder rec;
+  s->SetObserver(&rec);
+  auto put = [](const std::string& k, const std::string& v, int64_t lease = 0) {
+    kvdpb::InternalRequest r = PutReq(k, v, lease);
+    r.mutable_put()->set_prev_kv(true);
+    return r;
+  };
+  kvdpb::InternalRequest keep_value = put("a", "");
+  keep_value.mutable_put()->set_ignore_value(true);
+  etcdserverpb::TxnRequest txn;
+  auto* cmp = txn.add_compare();
+  cmp->set_key("a");
+  cmp->set_target(etcdserverpb::Compare::VERSION);
+  cmp->set_result(etcdserverpb::Compare::EQUAL);
+  cmp->set_version(3);  // true only if the txn sees all three puts of "a" before it
+  txn.add_success()->mutable_request_put()->set_key("txn-saw-puts");
+  kvdpb::InternalRequest range_req;
+  *range_req.mutable_range() = RangeOf("a", "z");
+  kvdpb::InternalRequest reqs[] = {put("a", "1"),    put("a", "2", 7),  keep_value,
+                                   put("b", "1", 7), put("c", "1", 99), kvtest::TxnReq(txn),
+                                   put("a", "4"),    range_req,         kvtest::RevokeReq(7),
+                                   put("b", "2"),    DelReq("a", "z"),  put("a", "5")};
+  std::vector<kvstore::ApplyEntry> entries;
+  const uint64_t first = s.next_index();
+  for (uint64_t i = 0; i < std::size(reqs); ++i) entries.push_back({first + i, &reqs[i]});
+  std::vector<kvstore::ApplyResult> res;
+  REQUIRE(s->Apply(entries, 0, &res).ok());
+  REQUIRE(res.size() == std::size(reqs));
+  const int64_t r0 = 1;  // the grant made no revision
+  CHECK_FALSE(res[0].response.put().has_prev_kv());
+  CHECK(res[1].response.put().prev_kv().value() == "1");
+  CHECK(res[1].response.put().prev_kv().version() == 1);
+  CHECK(res[2].response.put().prev_kv().value() == "2");
+  CHECK(res[2].response.put().prev_kv().lease() == 7);
+  CHECK(res[4].status.code() == kvstore::Code::kNotFound);  // unknown lease 99: nothing written
+  CHECK(res[5].response.txn().succeeded());
+  CHECK(res[6].response.put().prev_kv().value() == "2");  // ignore_value kept "2"
+  CHECK(res[6].response.put().prev_kv().version() == 3);
+  CHECK(res[6].response.put().prev_kv().mod_revision() == r0 + 3);
+  CHECK(res[6].response.put().prev_kv().create_revision() == r0 + 1);
+  CHECK(res[7].response.range().count() == 3);  // a, b, txn-saw-puts
+  // The revoke deletes "b", the only key left on lease 7 ("a" left it with the ignore_value put).
+  CHECK(s.Get("b", "", r0 + 7).kvs_size() == 0);
+  CHECK(res[9].response.put().header().revision() == r0 + 8);
+  CHECK_FALSE(res[9].response.put().has_prev_kv());
+  CHECK(res[10].response.delete_range().deleted() == 3);
+  const auto a = s.Get("a");
+  REQUIRE(a.kvs_size() == 1);
+  CHECK(a.kvs(0).value() == "5");
+  CHECK(a.kvs(0).version() == 1);
+  CHECK(a.kvs(0).create_revision() == r0 + 10);
+  CHECK(s->CurrentRevision() == r0 + 10);
+  CHECK(s->AppliedIndex() == first + std::size(reqs) - 1);
+  CHECK(rec.revs.size() == 10);  // every entry but the failed put and the range
+  s->SetObserver(nullptr);
+  s.Reopen();
+  CHECK(s->CurrentRevision() == r0 + 10);
+  CHECK(s.Get("a").kvs(0).value() == "5");
+  CHECK(s.Get("a", "", r0 + 4).kvs(0).version() == 3);
+}
+
 TEST_CASE("observer: told once per committed revision and per compaction", "[mvcc]") {
   // Goal: HistoryObserver calls match the committed revisions of an apply batch.
   TestStore s;
