@@ -3,13 +3,14 @@
 # under one temp dir (same disk), both running for the whole run. Each workload of issue #6 runs
 # against etcd, then kvd, then the next workload; prints a markdown table (etcd, kvd, kvd/etcd).
 #
-# Usage: bench/compare.sh [--quick] [--repeat N] [--failover-runs N] [--keys N] [--only LIST]
-#                         [--keep DIR]
+# Usage: bench/compare.sh [--quick] [--repeat N] [--failover-runs N] [--cpu-clients N]
+#                         [--keys N] [--only LIST] [--keep DIR]
 #   --quick          small sizes, a few seconds per workload (about 5 minutes in all)
 #   --repeat         run each write, read and cpu workload N times, alternating etcd and kvd;
 #                    those cells show "median [min-max]" and the ratio is of the medians
 #                    (default 1: this VM's identical runs differ by 10-25 %)
 #   --failover-runs  kill -9 of the leader, median of N (default 10; quick: 3)
+#   --cpu-clients    clients of the cpu workload (default 100; 1000 shows the batched path)
 #   --keys           keys of 256 B loaded for the memory/disk/restart rows (default 1000000)
 #   --only           comma list of workloads:
 #                    write,checkperf,read,watch,slowwatch,cpu,memory,restart,failover
@@ -22,17 +23,18 @@ kvd=${KVD_BIN:-$root/build/server/kvd}
 etcd=${ETCD_BIN:-/usr/bin/etcd}
 kvbench=${KVBENCH_BIN:-$root/build/bench/kvbench/kvbench}
 base_port=${BASE_PORT:-47000}
-quick=0 repeat=1 failover_runs="" keys="" keep=""
+quick=0 repeat=1 failover_runs="" keys="" keep="" cpu_clients=100
 only="write,checkperf,read,watch,slowwatch,cpu,memory,restart,failover"
 while [[ $# -gt 0 ]]; do
   case $1 in
     --quick) quick=1 ;;
     --repeat) repeat=$2; shift ;;
     --failover-runs) failover_runs=$2; shift ;;
+    --cpu-clients) cpu_clients=$2; shift ;;
     --keys) keys=$2; shift ;;
     --only) only=$2; shift ;;
     --keep) keep=$2; shift ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -266,14 +268,14 @@ if has cpu; then
   for r in $(seq 1 "$repeat"); do
     for l in etcd kvd; do
       t0=$(cpu_ticks $l)
-      bench $l cpu.r$r put --clients 100 --conns 10 --key-size 8 --val-size 256 \
+      bench $l cpu.r$r put --clients "$cpu_clients" --conns 10 --key-size 8 --val-size 256 \
         --key-space-size 100000 --total $cpu_writes
       t1=$(cpu_ticks $l)
       CPU[$l]+=$(awk -v d=$((t1 - t0)) -v hz="$hz" -v n="$(j $l-cpu.r$r .ok)" \
         'BEGIN { if (n > 0) printf "%.4g", d / hz * 10000 / n; else print "n/a" }')" "
     done
   done
-  row "CPU s of 3 members per 10,000 writes (100 clients)" \
+  row "CPU s of 3 members per 10,000 writes ($cpu_clients clients)" \
     "$(tr ' ' '\n' <<<"${CPU[etcd]}" | median_of)" "$(tr ' ' '\n' <<<"${CPU[kvd]}" | median_of)"
 fi
 

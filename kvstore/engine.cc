@@ -16,19 +16,23 @@ namespace kvstore {
 struct Engine::Rep {
   rocksdb::DBOptions db_options;
   rocksdb::ColumnFamilyOptions cf_options;
-  // cf_options plus the memtable bloom filter, for EngineOptions::memtable_bloom_families.
-  rocksdb::ColumnFamilyOptions bloom_cf_options;
-  std::vector<std::string> bloom_families;
+  std::vector<std::string> bloom_families;  // EngineOptions::memtable_bloom_families
+  double bloom_bits_per_byte = 0;
   std::unique_ptr<rocksdb::DB> db;
   // Guards `handles` (the map itself): the raft log store looks families up on the raft and
   // persist threads while a snapshot restore recreates the store's families on the apply thread.
   mutable std::shared_mutex handles_mu;
   std::map<std::string, rocksdb::ColumnFamilyHandle*> handles;
 
-  const rocksdb::ColumnFamilyOptions& OptionsFor(const std::string& family) const {
-    const bool bloom =
-        std::find(bloom_families.begin(), bloom_families.end(), family) != bloom_families.end();
-    return bloom ? bloom_cf_options : cf_options;
+  // cf_options, plus the memtable bloom filter for the families that want it.
+  rocksdb::ColumnFamilyOptions OptionsFor(const std::string& family) const {
+    rocksdb::ColumnFamilyOptions o = cf_options;
+    if (std::find(bloom_families.begin(), bloom_families.end(), family) != bloom_families.end()) {
+      // RocksDB sizes the filter as write_buffer_size x this ratio bytes.
+      o.memtable_prefix_bloom_size_ratio = bloom_bits_per_byte / 8;
+      o.memtable_whole_key_filtering = true;
+    }
+    return o;
   }
 
   ~Rep() {
@@ -99,10 +103,7 @@ Status Engine::Open(const std::string& dir, const EngineOptions& options,
   r.cf_options.max_write_buffer_number = 2;
   r.cf_options.paranoid_file_checks = false;
   r.bloom_families = options.memtable_bloom_families;
-  r.bloom_cf_options = r.cf_options;
-  // RocksDB sizes the filter as write_buffer_size x this ratio bytes: ratio = bits per byte / 8.
-  r.bloom_cf_options.memtable_prefix_bloom_size_ratio = options.memtable_bloom_bits_per_byte / 8;
-  r.bloom_cf_options.memtable_whole_key_filtering = true;
+  r.bloom_bits_per_byte = options.memtable_bloom_bits_per_byte;
 
   std::vector<std::string> names;
   std::vector<std::string> existing;

@@ -431,8 +431,8 @@ struct MvccStore::Impl {
   // Set by an entry that wrote past wb's index (a bulk delete, see DoDelete): reads through wb
   // no longer see every write, so Apply commits wb right after that entry and starts afresh.
   bool unindexed_writes = false;
-  // Plain puts (entries that are one Put) write past wb's index too: indexing each of their 3-4
-  // writes was ~20 % of an applied put's instructions (callgrind, docs/performance.md). The
+  // Plain puts (entries that are one Put) write past wb's index too: indexing their 3-4 writes
+  // was a quarter of an applied put's instructions (callgrind, docs/performance.md). The
   // newest version of every key they wrote since the last commit is kept here instead, and the
   // next plain puts read it first. Any other entry reads through wb's index and RocksDB only, so
   // Apply commits before such an entry while this is not empty. Cleared by every commit.
@@ -729,7 +729,8 @@ struct MvccStore::Impl {
     rec.version = had ? prev->rec.version + 1 : 1;
     WriteVersion(t, p.key(), rec, prev, /*unindexed=*/in_plain_put);
     if (in_plain_put) {  // WriteVersion took sub-revision t->changes - 1
-      put_overlay.insert_or_assign(p.key(), Version{p.key(), t->WriteRev(), t->changes - 1, rec});
+      put_overlay.insert_or_assign(p.key(),
+                                   Version{p.key(), t->WriteRev(), t->changes - 1, std::move(rec)});
     }
     if (p.prev_kv() && had) FillKv(*prev, true, resp->mutable_prev_kv());
     resp->mutable_header()->set_revision(t->Rev());
@@ -1604,8 +1605,15 @@ Status MvccStore::Apply(std::span<const ApplyEntry> entries, int64_t now_ms,
     }
     KV_CHECK(e.request != nullptr, "apply entry %llu without request",
              static_cast<unsigned long long>(e.index));
-    m.in_plain_put = e.request->request_case() == kvdpb::InternalRequest::kPut;
-    if (!m.in_plain_put && !m.put_overlay.empty()) {
+    const kvdpb::InternalRequest::RequestCase kind = e.request->request_case();
+    m.in_plain_put = kind == kvdpb::InternalRequest::kPut;
+    // Lease grants and checkpoints, alarms and compaction requests read no keys, so the plain
+    // puts before them may stay unwritten (ApplyView() would abort if one did read).
+    const bool reads_keys = !m.in_plain_put && kind != kvdpb::InternalRequest::kLeaseGrant &&
+                            kind != kvdpb::InternalRequest::kLeaseCheckpoint &&
+                            kind != kvdpb::InternalRequest::kAlarm &&
+                            kind != kvdpb::InternalRequest::kCompaction;
+    if (reads_keys && !m.put_overlay.empty()) {
       // This entry reads through wb's index, which does not hold the plain puts before it.
       if (Status cs = commit(); !cs.ok()) return cs;
     }
@@ -1615,10 +1623,15 @@ Status MvccStore::Apply(std::span<const ApplyEntry> entries, int64_t now_ms,
     wb.SetSavePoint();
     res.status = m.ApplyOne(e.index, now_ms, *e.request, &t, &res.response);
     if (!res.status.ok()) {
-      // A plain put fails before it writes anything, so put_overlay holds no write undone here.
-      KV_CHECK(!m.in_plain_put || t.changes == 0, "a failed plain put wrote %lld versions",
-               static_cast<long long>(t.changes));
-      KV_CHECK(wb.RollbackToSavePoint().ok(), "rollback");  // rebuilds the index if needed
+      if (m.in_plain_put) {
+        // A plain put fails before it writes anything: nothing to undo in wb or put_overlay,
+        // and a rollback would rebuild wb's whole index (plain puts' writes included).
+        KV_CHECK(t.changes == 0, "a failed plain put wrote %lld versions",
+                 static_cast<long long>(t.changes));
+        KV_CHECK(wb.PopSavePoint().ok(), "pop save point");
+      } else {
+        KV_CHECK(wb.RollbackToSavePoint().ok(), "rollback");  // rebuilds the index
+      }
       m.unindexed_writes = false;
       res.response.Clear();
     } else {

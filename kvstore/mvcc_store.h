@@ -140,10 +140,13 @@ class MvccStore : public History {
   void Demote();
 
   // ---- apply thread ----
-  // Applies committed entries in order, writing all their state and the applied index in ONE
-  // RocksDB WriteBatch. Entries with index <= AppliedIndex() are skipped. `now_ms` seeds the
-  // deadlines of leases granted here. A non-ok return is an I/O failure: nothing was applied
-  // and the store refuses further writes (reopen it).
+  // Applies committed entries in order. Their state and the applied index go to RocksDB in as
+  // few WriteBatches as possible: one for the whole call, unless a bulk delete or an entry that
+  // reads keys after plain puts (docs/storage.md) makes Apply write what it has first; each
+  // write carries the applied index of its last entry, so a crash between two leaves a prefix.
+  // Entries with index <= AppliedIndex() are skipped. `now_ms` seeds the deadlines of leases
+  // granted here. A non-ok return is an I/O failure: the entries after the last completed write
+  // are not applied, and the store refuses further writes (reopen it).
   Status Apply(std::span<const ApplyEntry> entries, int64_t now_ms,
                std::vector<ApplyResult>* results);
   // Carries out at most `max_keys` keys' worth of the pending physical compaction. *done is set

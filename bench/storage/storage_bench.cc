@@ -206,7 +206,9 @@ int main(int argc, char** argv) {
     if (ec) Die("cannot create --dir " + c.dir + ": " + ec.message());
     // A store left by an earlier run already has applied indexes above the ones this run
     // numbers from 1, so every Apply would be skipped as a replay and the figures would lie.
-    if (!std::filesystem::is_empty(c.dir, ec)) Die("--dir " + c.dir + " must be empty");
+    const bool empty = std::filesystem::is_empty(c.dir, ec);
+    if (ec) Die("cannot list --dir " + c.dir + ": " + ec.message());
+    if (!empty) Die("--dir " + c.dir + " must be empty");
   }
   std::vector<Row> rows;
   const auto t_start = Clock::now();

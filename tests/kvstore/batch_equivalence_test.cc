@@ -1,0 +1,181 @@
+// Apply batching is invisible: one random stream of entries applied in batches of random sizes
+// and one entry per Apply gives the same results, the same observer calls (events included)
+// and byte-identical column families. Guards the apply batch's shortcuts (plain puts written
+// past the batch index, bulk deletes, commits forced in the middle of a batch).
+#include <rocksdb/db.h>
+#include <rocksdb/iterator.h>
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kvstore/history.h"
+#include "kvstore/mvcc_store.h"
+#include "tests/support/temp_dir.h"
+
+namespace {
+
+// Every revision the observer is told of, in order, events serialized; compactions apart (one
+// write reports only the newest of the compactions it holds).
+struct CallLog : kvstore::HistoryObserver {
+  bool want_events = true;
+  std::vector<std::string> calls;
+  std::vector<int64_t> compactions;
+  bool WantsEvents() const override { return want_events; }
+  void OnRevision(int64_t rev, const std::vector<mvccpb::Event>& events) override {
+    std::string s = "rev " + std::to_string(rev) + ":";
+    for (const auto& e : events) s += " " + e.ShortDebugString();
+    calls.push_back(s);
+  }
+  void OnRevisionWithoutEvents(int64_t rev) override {
+    calls.push_back("rev " + std::to_string(rev));
+  }
+  void OnCompacted(int64_t rev) override { compactions.push_back(rev); }
+};
+
+std::string DumpFamilies(kvstore::Engine& engine) {
+  std::string out;
+  for (const auto& family : kvstore::MvccStore::ColumnFamilies()) {
+    std::unique_ptr<rocksdb::Iterator> it(
+        engine.db()->NewIterator(rocksdb::ReadOptions(), engine.Cf(family)));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      out += family + " " + it->key().ToString() + " = " + it->value().ToString() + "\n";
+    }
+    REQUIRE(it->status().ok());
+  }
+  return out;
+}
+
+// A stream over five keys: mostly plain puts (prev_kv, ignore_value, ignore_lease, leases that
+// exist or not), mixed with lease grants, revokes and checkpoints, txns, deletes, ranges and
+// compactions.
+std::vector<kvdpb::InternalRequest> RandomStream(std::mt19937_64& rng, int n) {
+  auto in = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  const char* keys[] = {"a", "b", "c", "d", "e"};
+  std::vector<kvdpb::InternalRequest> out;
+  for (int i = 0; i < n; ++i) {
+    kvdpb::InternalRequest r;
+    const int p = in(0, 99);
+    if (p < 70) {
+      auto* put = r.mutable_put();
+      put->set_key(keys[in(0, 4)]);
+      put->set_value("v" + std::to_string(i));
+      const int lease = in(0, 9);  // none, one of leases 1..4, or 99 which is never granted
+      put->set_lease(lease < 5 ? 0 : (lease < 9 ? lease - 4 : 99));
+      put->set_prev_kv(in(0, 1) == 1);
+      if (in(0, 6) == 0) {
+        put->set_ignore_value(true);
+        put->clear_value();
+      }
+      if (in(0, 6) == 0) {
+        put->set_ignore_lease(true);
+        put->set_lease(0);
+      }
+    } else if (p < 78) {
+      r.mutable_lease_grant()->set_id(in(1, 4));
+      r.mutable_lease_grant()->set_ttl(100);
+    } else if (p < 84) {
+      r.mutable_lease_revoke()->set_id(in(1, 4));
+    } else if (p < 90) {
+      auto* txn = r.mutable_txn();
+      auto* cmp = txn->add_compare();
+      cmp->set_key(keys[in(0, 4)]);
+      cmp->set_target(etcdserverpb::Compare::VERSION);
+      cmp->set_result(etcdserverpb::Compare::GREATER);
+      cmp->set_version(in(0, 3));
+      auto* put = txn->add_success()->mutable_request_put();
+      put->set_key(keys[in(0, 4)]);
+      put->set_value("t" + std::to_string(i));
+      put->set_prev_kv(true);
+      auto* range = txn->add_failure()->mutable_request_range();
+      range->set_key("a");
+      range->set_range_end("z");
+    } else if (p < 94) {
+      r.mutable_delete_range()->set_key(keys[in(0, 4)]);
+      if (in(0, 1) == 1) r.mutable_delete_range()->set_range_end("z");
+      r.mutable_delete_range()->set_prev_kv(in(0, 1) == 1);
+    } else if (p < 97) {
+      r.mutable_range()->set_key("a");
+      r.mutable_range()->set_range_end("z");
+    } else if (p < 98) {
+      r.mutable_compaction()->set_revision(in(1, i + 1));
+    } else {
+      r.mutable_lease_checkpoint()->add_checkpoints()->set_id(in(1, 4));
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+struct Opened {
+  std::unique_ptr<kvstore::Engine> engine;
+  std::unique_ptr<kvstore::MvccStore> store;
+  CallLog log;
+};
+
+}  // namespace
+
+TEST_CASE("apply: batches of any size give the results, events and bytes of one entry per Apply",
+          "[mvcc][batch]") {
+  // Goal: no apply-batch shortcut changes what a client, a watcher or the disk sees.
+  constexpr int kEntries = 2000;
+  for (const uint64_t seed : {1u, 2u, 3u, 4u}) {
+    for (const bool want_events : {true, false}) {
+      INFO("seed " << seed << (want_events ? " with events" : " without events"));
+      std::mt19937_64 rng(seed);
+      const std::vector<kvdpb::InternalRequest> reqs = RandomStream(rng, kEntries);
+      kvtest::TempDir dir("batch-equivalence");
+      Opened batched, single;
+      REQUIRE(kvstore::MvccStore::OpenDir(dir.Sub("batched"), {}, &batched.engine, &batched.store)
+                  .ok());
+      REQUIRE(
+          kvstore::MvccStore::OpenDir(dir.Sub("single"), {}, &single.engine, &single.store).ok());
+      batched.log.want_events = single.log.want_events = want_events;
+      batched.store->SetObserver(&batched.log);
+      single.store->SetObserver(&single.log);
+
+      std::vector<kvstore::ApplyResult> got_batched, got_single;
+      for (size_t i = 0; i < reqs.size();) {
+        const size_t n = std::uniform_int_distribution<size_t>(1, 60)(rng);
+        std::vector<kvstore::ApplyEntry> entries;
+        for (size_t j = i; j < reqs.size() && j < i + n; ++j) entries.push_back({j + 1, &reqs[j]});
+        std::vector<kvstore::ApplyResult> res;
+        REQUIRE(batched.store->Apply(entries, 0, &res).ok());
+        for (auto& r : res) got_batched.push_back(std::move(r));
+        i += entries.size();
+      }
+      for (size_t i = 0; i < reqs.size(); ++i) {
+        const kvstore::ApplyEntry e{i + 1, &reqs[i]};
+        std::vector<kvstore::ApplyResult> res;
+        REQUIRE(single.store->Apply({&e, 1}, 0, &res).ok());
+        got_single.push_back(std::move(res.at(0)));
+      }
+
+      REQUIRE(got_batched.size() == reqs.size());
+      REQUIRE(got_single.size() == reqs.size());
+      for (size_t i = 0; i < reqs.size(); ++i) {
+        INFO("entry " << i << ": " << reqs[i].ShortDebugString());
+        REQUIRE(got_batched[i].status == got_single[i].status);
+        REQUIRE(got_batched[i].response.ShortDebugString() ==
+                got_single[i].response.ShortDebugString());
+      }
+      CHECK(batched.log.calls == single.log.calls);
+      // Each compaction reported for a batch is one the entries made, in order, and both end
+      // at the same one.
+      REQUIRE_FALSE(single.log.compactions.empty());
+      REQUIRE_FALSE(batched.log.compactions.empty());
+      CHECK(batched.log.compactions.back() == single.log.compactions.back());
+      CHECK(std::includes(single.log.compactions.begin(), single.log.compactions.end(),
+                          batched.log.compactions.begin(), batched.log.compactions.end()));
+      CHECK(batched.store->CurrentRevision() == single.store->CurrentRevision());
+      CHECK(batched.store->AppliedIndex() == single.store->AppliedIndex());
+      CHECK(DumpFamilies(*batched.engine) == DumpFamilies(*single.engine));
+      batched.store->SetObserver(nullptr);
+      single.store->SetObserver(nullptr);
+    }
+  }
+}
