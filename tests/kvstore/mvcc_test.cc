@@ -556,12 +556,8 @@ TEST_CASE("delete: a bulk delete is seen by the later entries of its apply batch
       DelReq("b/", "b0"),       PutReq("b/00000", "again"), range_req,
       PutReq("x", "1", 99),     kvtest::TxnReq(txn),        DelReq("b/", "b0"),
       PutReq("b/00002", "last")};
-  std::vector<kvstore::ApplyEntry> entries;
   const uint64_t first = s.next_index();
-  for (uint64_t i = 0; i < std::size(reqs); ++i) entries.push_back({first + i, &reqs[i]});
-  std::vector<kvstore::ApplyResult> res;
-  REQUIRE(s->Apply(entries, 0, &res).ok());
-  REQUIRE(res.size() == std::size(reqs));
+  const std::vector<kvstore::ApplyResult> res = s.DoBatch(reqs);
   const int64_t del_rev = n + 2;  // the puts made revisions 2..n+1
   CHECK(res[0].response.delete_range().deleted() == n);
   CHECK(res[0].response.delete_range().header().revision() == del_rev);
@@ -622,12 +618,8 @@ TEST_CASE("put: plain puts in one apply batch see each other and every other ent
                                    put("b", "1", 7), put("c", "1", 99), kvtest::TxnReq(txn),
                                    put("a", "4"),    range_req,         kvtest::RevokeReq(7),
                                    put("b", "2"),    DelReq("a", "z"),  put("a", "5")};
-  std::vector<kvstore::ApplyEntry> entries;
   const uint64_t first = s.next_index();
-  for (uint64_t i = 0; i < std::size(reqs); ++i) entries.push_back({first + i, &reqs[i]});
-  std::vector<kvstore::ApplyResult> res;
-  REQUIRE(s->Apply(entries, 0, &res).ok());
-  REQUIRE(res.size() == std::size(reqs));
+  const std::vector<kvstore::ApplyResult> res = s.DoBatch(reqs);
   const int64_t r0 = 1;  // the grant made no revision
   CHECK_FALSE(res[0].response.put().has_prev_kv());
   CHECK(res[1].response.put().prev_kv().value() == "1");

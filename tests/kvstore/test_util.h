@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -96,6 +97,20 @@ class TestStore {
     if (!s.ok()) return s;
     if (out != nullptr) *out = res.at(0).response;
     return res.at(0).status;
+  }
+
+  // Applies `reqs` as ONE Apply call at the next indexes: one result per request. An Apply
+  // failure (I/O) aborts, as in Get.
+  std::vector<kvstore::ApplyResult> DoBatch(std::span<const kvdpb::InternalRequest> reqs) {
+    std::vector<kvstore::ApplyEntry> entries;
+    for (const auto& r : reqs) entries.push_back({next_index_++, &r});
+    std::vector<kvstore::ApplyResult> res;
+    kvstore::Status s = store_->Apply(entries, 0, &res);
+    if (!s.ok() || res.size() != reqs.size()) {
+      fprintf(stderr, "apply batch failed: %s\n", s.ToString().c_str());
+      std::abort();
+    }
+    return res;
   }
 
   etcdserverpb::RangeResponse Get(const std::string& k, const std::string& end = "",
