@@ -37,8 +37,8 @@ struct EngineOptions {
   bool verify_checksums_on_open = true;
   // Families read mostly by point lookups (Get): their memtables keep a whole-key bloom filter of
   // memtable_bloom_bits_per_byte x write_buffer_bytes bits, so that a Get of a key the memtable
-  // does not hold skips the skiplist search (a dozen or more dependent cache misses in a full
-  // memtable). Writes to such a family pay one filter update.
+  // does not hold skips the skiplist search (a chain of dependent loads across the memtable's
+  // arena). Writes to such a family pay one filter update.
   std::vector<std::string> memtable_bloom_families;
   double memtable_bloom_bits_per_byte = 0.08;
 };

@@ -434,8 +434,10 @@ struct MvccStore::Impl {
   // Plain puts (entries that are one Put) write past wb's index too: indexing their 3-4 writes
   // was a quarter of an applied put's instructions (callgrind, docs/performance.md). The
   // newest version of every key they wrote since the last commit is kept here instead, and the
-  // next plain puts read it first. Any other entry reads through wb's index and RocksDB only, so
-  // Apply commits before such an entry while this is not empty. Cleared by every commit.
+  // next plain puts read it first. An entry that reads keys (txn, delete, range, revoke) reads
+  // through wb's index and RocksDB only, so Apply commits before such an entry while this is not
+  // empty. Cleared by every commit (only when not empty: clear() zeroes every bucket, and the
+  // bucket array keeps the size of the largest batch).
   std::unordered_map<std::string, Version> put_overlay;
   bool in_plain_put = false;  // the entry being applied is a plain put
 
@@ -1544,7 +1546,7 @@ Status MvccStore::Apply(std::span<const ApplyEntry> entries, int64_t now_ms,
     ~ApplyState() {
       m.wb = nullptr;
       m.in_plain_put = false;
-      m.put_overlay.clear();
+      if (!m.put_overlay.empty()) m.put_overlay.clear();
     }
   } apply_state{m};
   int64_t rev_before = m.pending_rev;
@@ -1574,7 +1576,7 @@ Status MvccStore::Apply(std::span<const ApplyEntry> entries, int64_t now_ms,
       m.pending_compact = compact_before;
       return FromRocks(ws, "apply batch");
     }
-    m.put_overlay.clear();
+    if (!m.put_overlay.empty()) m.put_overlay.clear();
     current_rev_.store(m.pending_rev);
     compact_rev_.store(m.pending_compact);
     applied_index_.store(applied);
