@@ -13,18 +13,22 @@
 #   --cpu-clients    clients of the cpu workload (default 100; 1000 shows the batched path)
 #   --keys           keys of 256 B loaded for the memory/disk/restart rows (default 1000000)
 #   --only           comma list of workloads:
-#                    write,checkperf,read,watch,slowwatch,cpu,memory,restart,failover
+#                    write,checkperf,read,watch,slowwatch,cpu,split,memory,restart,failover
+#                    (split: CPU per operation of the members and of kvbench, four shapes;
+#                    checkperf also reports the members' and etcdctl's CPU per write)
 #   --keep DIR       copy kvbench JSON reports and server logs to DIR
 # Binaries: $KVD_BIN (build/server/kvd), $ETCD_BIN (/usr/bin/etcd), $KVBENCH_BIN
-# (build/bench/kvbench/kvbench), etcdctl from PATH. Ports: $BASE_PORT (default 47000) upward.
+# (build/bench/kvbench/kvbench), etcdctl from PATH. Ports: $BASE_PORT (default 27000) upward,
+# below Linux's ephemeral range (32768-60999), where a client socket of the other cluster could
+# already hold a member's port (a kvd member once failed to bind 47120 that way).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 kvd=${KVD_BIN:-$root/build/server/kvd}
 etcd=${ETCD_BIN:-/usr/bin/etcd}
 kvbench=${KVBENCH_BIN:-$root/build/bench/kvbench/kvbench}
-base_port=${BASE_PORT:-47000}
+base_port=${BASE_PORT:-27000}
 quick=0 repeat=1 failover_runs="" keys="" keep="" cpu_clients=100
-only="write,checkperf,read,watch,slowwatch,cpu,memory,restart,failover"
+only="write,checkperf,read,watch,slowwatch,cpu,split,memory,restart,failover"
 while [[ $# -gt 0 ]]; do
   case $1 in
     --quick) quick=1 ;;
@@ -34,7 +38,7 @@ while [[ $# -gt 0 ]]; do
     --keys) keys=$2; shift ;;
     --only) only=$2; shift ;;
     --keep) keep=$2; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -130,14 +134,26 @@ cpu_ticks() {  # label -> utime+stime of the three members, clock ticks
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/${PID[$1$2]}/status"; }
 
 # --- kvbench ---------------------------------------------------------------------------------
-# bench label name args... : runs kvbench on all members, JSON to $work/<label>-<name>.json
+# children_cpu_s VAR: sets VAR to the CPU seconds (user + system) of this shell's reaped
+# children so far (`times`, second line). Must run in this shell, not in $(...): a subshell
+# starts with zero children times.
+children_cpu_s() {
+  times >"$work/times.txt"
+  printf -v "$1" '%s' "$(awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/)
+    printf "%.3f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$work/times.txt")"
+}
+# bench label name args... : runs kvbench on all members, JSON to $work/<label>-<name>.json and
+# kvbench's own CPU seconds to $work/<label>-<name>.cpu (the only child reaped meanwhile).
 bench() {
-  local l=$1 name=$2; shift 2
+  local l=$1 name=$2 c0 c1; shift 2
+  children_cpu_s c0
   "$kvbench" "$@" --endpoints "${BENCH_EPS:-$(endpoints "$l")}" --no-progress \
     --json "$work/$l-$name.json" >"$work/$l-$name.out" 2>&1 &
   bench_pid=$!
   wait "$bench_pid" || { log "kvbench $name on $l failed:"; tail -5 "$work/$l-$name.out" >&2; }
   bench_pid=""
+  children_cpu_s c1
+  awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.3f\n", b - a }' >"$work/$l-$name.cpu"
 }
 j() { jq -r "$2 // \"n/a\"" "$work/$1.json" 2>/dev/null || echo n/a; }
 # Numbers on stdin -> "median" (one number) or "median [min-max]" (several); n/a for none.
@@ -279,6 +295,50 @@ if has cpu; then
     "$(tr ' ' '\n' <<<"${CPU[etcd]}" | median_of)" "$(tr ' ' '\n' <<<"${CPU[kvd]}" | median_of)"
 fi
 
+# --- CPU split: servers against the load generator, per operation -----------------------------
+# The two servers and kvbench share the machine's cores, so a rate is bounded by the servers'
+# CPU per operation plus kvbench's. Each shape records both (members: /proc ticks of the three;
+# kvbench: its own user + system time) so a ratio can be read against that ceiling.
+if has split; then
+  hz=$(getconf CLK_TCK)
+  if ! has read; then
+    for l in etcd kvd; do
+      bench $l readload put --clients 100 --conns 10 --key-size 8 --val-size 256 \
+        --key-space-size 10000 --sequential-keys --total 10000
+    done
+  fi
+  split_writes=$((quick ? 5000 : 30000)) split_reads=$((quick ? 20000 : 100000))
+  split_shapes=(
+    "w1000|writes 256 B, 1000 clients / 100 conns|put --clients 1000 --conns 100 --key-size 8 --val-size 256 --key-space-size 100000 --total $split_writes"
+    "w500|writes 256 B, 500 clients / 500 conns|put --clients 500 --conns 500 --key-size 8 --val-size 256 --key-space-size 100000 --total $split_writes"
+    "wbig|writes of check perf's size (256 B key, 1 KiB value), 500 clients / 500 conns|put --clients 500 --conns 500 --key-size 256 --val-size 1024 --key-space-size 1000000 --total $split_writes"
+    "rs1000|serializable reads, 1000 clients / 100 conns|range --consistency s --clients 1000 --conns 100 --key-size 8 --key-space-size 10000 --total $split_reads"
+  )
+  for shape in "${split_shapes[@]}"; do
+    IFS='|' read -r id title args <<<"$shape"
+    declare -A SRV=() CLI=()
+    for r in $(seq 1 "$repeat"); do
+      for l in etcd kvd; do
+        t0=$(cpu_ticks $l)
+        # shellcheck disable=SC2086  # args is a word list
+        bench $l split-$id.r$r $args
+        t1=$(cpu_ticks $l)
+        n=$(j $l-split-$id.r$r .ok)
+        SRV[$l]+=$(awk -v d=$((t1 - t0)) -v hz="$hz" -v n="$n" \
+          'BEGIN { if (n > 0) printf "%.0f", d / hz * 1e6 / n; else print "n/a" }')" "
+        CLI[$l]+=$(awk -v c="$(cat "$work/$l-split-$id.r$r.cpu")" -v n="$n" \
+          'BEGIN { if (n > 0) printf "%.0f", c * 1e6 / n; else print "n/a" }')" "
+      done
+    done
+    row "$title: ops/s" "$(med etcd split-$id .throughput_per_s)" "$(med kvd split-$id .throughput_per_s)"
+    row "$title: CPU us per op, 3 members" "$(tr ' ' '\n' <<<"${SRV[etcd]}" | median_of)" \
+      "$(tr ' ' '\n' <<<"${SRV[kvd]}" | median_of)"
+    row "$title: CPU us per op, kvbench" "$(tr ' ' '\n' <<<"${CLI[etcd]}" | median_of)" \
+      "$(tr ' ' '\n' <<<"${CLI[kvd]}" | median_of)"
+    unset SRV CLI
+  done
+fi
+
 # --- memory and disk at N keys, then restart time ---------------------------------------------
 if has memory || has restart; then
   declare -A RSS=() DISK=() RESTART=()
@@ -347,16 +407,34 @@ if has checkperf; then
   for load in $perf_loads; do
     declare -A cp=()
     for l in etcd kvd; do
-      ctl --endpoints="$(endpoints $l)" --command-timeout=300s check perf --load "$load" 2>&1 |
+      eps=$(endpoints $l)
+      # CPU of the members and of etcdctl itself (the only children reaped meanwhile, with the
+      # pipeline's tr and grep), per write: check perf writes for 60 s at the printed rate. Both
+      # include check perf's closing prefix delete of everything it wrote.
+      t0=$(cpu_ticks $l) w0=$SECONDS
+      children_cpu_s c0
+      ctl --endpoints="$eps" --command-timeout=300s check perf --load "$load" 2>&1 |
         tr '\r' '\n' | grep -v '^ *[0-9]* / [0-9]* ' >"$work/$l-checkperf-$load.log" || true
+      children_cpu_s c1
+      t1=$(cpu_ticks $l) w1=$SECONDS
       out=$(grep -E 'PASS|FAIL|Slowest|Throughput' "$work/$l-checkperf-$load.log" || true)
       cp[$l-result]=$(grep -qE '^FAIL' <<<"$out" && echo FAIL || (grep -q 'PASS' <<<"$out" && echo PASS || echo '?'))
       cp[$l-tput]=$(grep -oE '[0-9]+ writes/s' <<<"$out" | grep -oE '^[0-9]+' || echo n/a)
       cp[$l-slow]=$(grep -oE 'Slowest request took[a-z ]*:? [0-9.]+' <<<"$out" | grep -oE '[0-9.]+$' || echo n/a)
+      cp[$l-srv]=$(awk -v d=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v r="${cp[$l-tput]}" \
+        'BEGIN { if (r + 0 > 0) printf "%.0f", d / hz * 1e6 / (r * 60); else print "n/a" }')
+      cp[$l-ctl]=$(awk -v a="$c0" -v b="$c1" -v r="${cp[$l-tput]}" \
+        'BEGIN { if (r + 0 > 0) printf "%.0f", (b - a) * 1e6 / (r * 60); else print "n/a" }')
+      cp[$l-cores]=$(awk -v d=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" \
+        -v a="$c0" -v b="$c1" -v w=$((w1 - w0)) \
+        'BEGIN { if (w > 0) printf "%.2f + %.2f", d / hz / w, (b - a) / w; else print "n/a" }')
     done
     row "check perf --load $load: result" "${cp[etcd-result]}" "${cp[kvd-result]}"
     row "check perf --load $load: writes/s" "${cp[etcd-tput]}" "${cp[kvd-tput]}"
     row "check perf --load $load: slowest s" "${cp[etcd-slow]}" "${cp[kvd-slow]}"
+    row "check perf --load $load: CPU us per write, 3 members" "${cp[etcd-srv]}" "${cp[kvd-srv]}"
+    row "check perf --load $load: CPU us per write, etcdctl" "${cp[etcd-ctl]}" "${cp[kvd-ctl]}"
+    row "check perf --load $load: cores busy, members + etcdctl" "${cp[etcd-cores]}" "${cp[kvd-cores]}"
   done
 fi
 
