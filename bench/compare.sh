@@ -138,6 +138,7 @@ rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/${PID[$1$2]}/status"; }
 # children so far (`times`, second line). Must run in this shell, not in $(...): a subshell
 # starts with zero children times.
 children_cpu_s() {
+  local LC_ALL=C  # `times` prints the locale's decimal point
   times >"$work/times.txt"
   printf -v "$1" '%s' "$(awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/)
     printf "%.3f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$work/times.txt")"
@@ -175,8 +176,11 @@ med() {
 
 rows=()
 row() {  # workload etcd kvd ; a cell may be "median [min-max]": the ratio is of the first numbers
-  local ratio
-  ratio=$(awk -v a="${2%% *}" -v b="${3%% *}" 'BEGIN { if (a+0 > 0 && b ~ /^[0-9.e+-]+$/) printf "%.2f", b / a; else print "-" }')
+  local ratio=- num='^[0-9.e+-]+( \[[^]]*\])?$'
+  # Only a number or a "median [min-max]" cell has a ratio ("1.35 + 0.45" has none).
+  if [[ $2 =~ $num && $3 =~ $num ]]; then
+    ratio=$(awk -v a="${2%% *}" -v b="${3%% *}" 'BEGIN { if (a+0 > 0) printf "%.2f", b / a; else print "-" }')
+  fi
   rows+=("| $1 | $2 | $3 | $ratio |")
   log "row: $1 | $2 | $3 | $ratio"
 }
@@ -288,7 +292,7 @@ if has cpu; then
         --key-space-size 100000 --total $cpu_writes
       t1=$(cpu_ticks $l)
       CPU[$l]+=$(awk -v d=$((t1 - t0)) -v hz="$hz" -v n="$(j $l-cpu.r$r .ok)" \
-        'BEGIN { if (n > 0) printf "%.4g", d / hz * 10000 / n; else print "n/a" }')" "
+        'BEGIN { if (n + 0 > 0) printf "%.4g", d / hz * 10000 / n; else print "n/a" }')" "
     done
   done
   row "CPU s of 3 members per 10,000 writes ($cpu_clients clients)" \
@@ -325,9 +329,9 @@ if has split; then
         t1=$(cpu_ticks $l)
         n=$(j $l-split-$id.r$r .ok)
         SRV[$l]+=$(awk -v d=$((t1 - t0)) -v hz="$hz" -v n="$n" \
-          'BEGIN { if (n > 0) printf "%.0f", d / hz * 1e6 / n; else print "n/a" }')" "
+          'BEGIN { if (n + 0 > 0) printf "%.0f", d / hz * 1e6 / n; else print "n/a" }')" "
         CLI[$l]+=$(awk -v c="$(cat "$work/$l-split-$id.r$r.cpu")" -v n="$n" \
-          'BEGIN { if (n > 0) printf "%.0f", c * 1e6 / n; else print "n/a" }')" "
+          'BEGIN { if (n + 0 > 0) printf "%.0f", c * 1e6 / n; else print "n/a" }')" "
       done
     done
     row "$title: ops/s" "$(med etcd split-$id .throughput_per_s)" "$(med kvd split-$id .throughput_per_s)"
