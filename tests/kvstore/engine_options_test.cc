@@ -80,3 +80,51 @@ TEST_CASE("engine: a store's latest-version family has the bloom; Gets through i
   CHECK(found == 500);
   CHECK(misses >= 450);  // 500 absent keys; the filter may let a few false positives through
 }
+
+TEST_CASE("engine: a store applies without the WAL, flushes atomically and keeps all on close",
+          "[engine]") {
+  // Goal: the WAL-less apply contract: atomic flush on, the durable index lags until a flush,
+  // a clean close loses nothing, and with the WAL (or sync_writes) durable means applied.
+  kvtest::TempDir dir("engine-wal-less");
+  auto apply = [](kvstore::MvccStore& s, uint64_t from, uint64_t to) {
+    for (uint64_t i = from; i <= to; ++i) {
+      kvdpb::InternalRequest r;
+      r.mutable_put()->set_key("k" + std::to_string(i));
+      r.mutable_put()->set_value("v");
+      std::vector<kvstore::ApplyEntry> e{{i, &r}};
+      std::vector<kvstore::ApplyResult> res;
+      REQUIRE(s.Apply(e, 0, &res).ok());
+    }
+  };
+  for (int variant = 0; variant < 3; ++variant) {
+    INFO("variant " << variant << " (0: default, 1: apply_without_wal off, 2: sync_writes)");
+    kvstore::StoreOptions o;
+    o.apply_without_wal = variant != 1;
+    o.sync_writes = variant == 2;
+    const std::string db = dir.Sub("s" + std::to_string(variant));
+    {
+      std::unique_ptr<kvstore::Engine> engine;
+      std::unique_ptr<kvstore::MvccStore> store;
+      REQUIRE(kvstore::MvccStore::OpenDir(db, o, &engine, &store).ok());
+      CHECK(engine->db()->GetDBOptions().atomic_flush);
+      apply(*store, 1, 20);
+      uint64_t durable = 0;
+      REQUIRE(store->DurableAppliedIndex(&durable).ok());
+      CHECK(durable == (variant == 0 ? 0u : 20u));
+      REQUIRE(engine->CompactAll().ok());
+      REQUIRE(store->DurableAppliedIndex(&durable).ok());
+      CHECK(durable == 20);
+      apply(*store, 21, 30);
+      REQUIRE(store->DurableAppliedIndex(&durable).ok());
+      CHECK(durable == (variant == 0 ? 20u : 30u));
+    }  // clean close
+    std::unique_ptr<kvstore::Engine> engine;
+    std::unique_ptr<kvstore::MvccStore> store;
+    REQUIRE(kvstore::MvccStore::OpenDir(db, o, &engine, &store).ok());
+    CHECK(store->AppliedIndex() == 30);
+    CHECK(store->CurrentRevision() == 31);
+    uint64_t durable = 0;
+    REQUIRE(store->DurableAppliedIndex(&durable).ok());
+    CHECK(durable == 30);
+  }
+}
