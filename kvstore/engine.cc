@@ -87,7 +87,6 @@ Status Engine::Open(const std::string& dir, const EngineOptions& options,
   r.db_options.keep_log_file_num = 4;
   r.db_options.max_total_wal_size = options.max_total_wal_bytes;
   r.db_options.max_manifest_file_size = 64u << 20;
-  r.db_options.atomic_flush = options.atomic_flush;
   rocksdb::BlockBasedTableOptions table;
   // Few shards: a shard must hold the biggest block we cache. Index and filter blocks are
   // partitioned so that big SST files never need one huge block per lookup.

@@ -41,10 +41,6 @@ struct EngineOptions {
   // arena). Writes to such a family pay one filter update.
   std::vector<std::string> memtable_bloom_families;
   double memtable_bloom_bits_per_byte = 0.08;
-  // Flush every family with unflushed data together, as one atomic step (RocksDB's
-  // atomic_flush). Required by writes that skip the WAL across several families (the MVCC
-  // store's apply batches): what reaches disk must be one consistent state of all of them.
-  bool atomic_flush = false;
 };
 
 class Engine {

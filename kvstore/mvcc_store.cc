@@ -414,8 +414,6 @@ struct MvccStore::Impl {
 
   Engine* engine = nullptr;
   StoreOptions opts;
-  // Apply batches and compaction steps skip the WAL (StoreOptions::apply_without_wal).
-  bool skip_wal = false;
   rocksdb::ColumnFamilyHandle* kv = nullptr;
   rocksdb::ColumnFamilyHandle* latest = nullptr;
   rocksdb::ColumnFamilyHandle* rev = nullptr;
@@ -1182,7 +1180,6 @@ struct MvccStore::Impl {
 EngineOptions StoreEngineOptions() {
   EngineOptions e;
   e.memtable_bloom_families = {kCfLatest};
-  e.atomic_flush = true;
   return e;
 }
 
@@ -1213,8 +1210,6 @@ Status MvccStore::Open(Engine* engine, const StoreOptions& options,
   auto impl = std::make_unique<Impl>();
   impl->engine = engine;
   impl->opts = options;
-  impl->skip_wal = options.apply_without_wal && !options.sync_writes &&
-                   engine->db()->GetDBOptions().atomic_flush;
   impl->BindHandles();
   int64_t cur = 1, compact = 0;
   uint64_t applied = 0;
@@ -1265,27 +1260,6 @@ Status MvccStore::CurrentRevisionIn(const rocksdb::Snapshot* snap, int64_t* cur)
   } else if (!s.IsNotFound()) {
     return s.ok() ? CorruptMeta(kMetaRev) : FromRocks(s, "read current revision");
   }
-  return Status::Ok();
-}
-
-Status MvccStore::DurableAppliedIndex(uint64_t* out) const {
-  if (!impl_->skip_wal) {
-    *out = applied_index_.load();
-    return Status::Ok();
-  }
-  // kPersistedTier skips the memtables while the DB holds writes made without the WAL: the
-  // answer is what the flushed files say, the state a crash would leave.
-  rocksdb::ReadOptions ro;
-  ro.read_tier = rocksdb::kPersistedTier;
-  std::string raw;
-  rocksdb::Status s = impl_->db()->Get(ro, impl_->meta, kMetaApplied, &raw);
-  if (s.IsNotFound()) {
-    *out = 0;
-    return Status::Ok();
-  }
-  if (!s.ok()) return FromRocks(s, "read durable applied index");
-  if (raw.size() != 8) return CorruptMeta(kMetaApplied);
-  *out = codec::GetBe64(raw.data());
   return Status::Ok();
 }
 
@@ -1590,7 +1564,6 @@ Status MvccStore::Apply(std::span<const ApplyEntry> entries, int64_t now_ms,
     KV_CHECK(wb.Put(m.meta, kMetaRev, Be64(static_cast<uint64_t>(m.pending_rev))).ok(), "wb");
     rocksdb::WriteOptions wo;
     wo.sync = m.opts.sync_writes;
-    wo.disableWAL = m.skip_wal;
     rocksdb::Status ws = rocksdb::Status::OK();
     if (Status fs = failpoint::Eval("backendBeforeCommit"); !fs.ok()) {
       ws = rocksdb::Status::IOError(fs.message());
@@ -1741,7 +1714,6 @@ Status MvccStore::CompactStep(size_t max_keys, bool* done) {
   }
   rocksdb::WriteOptions wo;
   wo.sync = m.opts.sync_writes;
-  wo.disableWAL = m.skip_wal;  // as Apply: compaction state must flush with the data it describes
   if (Status s = FromRocks(m.db()->Write(wo, &wb), "compaction step"); !s.ok()) return s;
   m.rev_cf_compacted = true;
   m.cursor = next_cursor;

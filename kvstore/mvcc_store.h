@@ -48,16 +48,9 @@ struct StoreOptions {
   size_t max_request_bytes = 1'572'864;
   // Size quota: CheckRequest refuses writes that would go above it (etcd --quota-backend-bytes).
   int64_t quota_backend_bytes = int64_t{2} << 30;
-  // fsync the WAL on every Apply batch (implies writing them to the WAL). Off by default: the
-  // raft log is synced first and replays whatever a crash takes away.
+  // fsync the WAL on every Apply batch. Off by default: the raft log is synced first and
+  // replays whatever a power loss takes away; a SIGKILL loses nothing either way.
   bool sync_writes = false;
-  // Apply batches and compaction steps skip RocksDB's WAL: every entry is already in the raft
-  // log's synced WAL, so writing it again only costs. A crash (even SIGKILL) then takes back
-  // everything since the last memtable flush; the store reopens at DurableAppliedIndex() and
-  // the raft log replays the rest, so the log must not be truncated past that index. Needs
-  // the engine's atomic_flush (StoreEngineOptions() sets it); without it, or with sync_writes,
-  // batches go through the WAL.
-  bool apply_without_wal = true;
   // Loop limit of one ReadEvents call: rev CF entries examined (stops at a revision boundary).
   size_t read_events_scan_max = 1u << 16;
   // Loop limit for leases: max keys deleted by one revoke is unbounded by design (one
@@ -115,10 +108,6 @@ class MvccStore : public History {
                     bool want_prev_kv, std::vector<mvccpb::Event>* out,
                     int64_t* next_rev) const override;
   uint64_t AppliedIndex() const { return applied_index_.load(); }
-  // The applied index a crash right now would reopen at: the one in flushed files when apply
-  // batches skip the WAL, else AppliedIndex(). The raft log may be truncated up to it, not
-  // past it. Thread-safe. Errors: RocksDB read errors.
-  Status DurableAppliedIndex(uint64_t* out) const;
   // True when the last Compact has been physically carried out by CompactStep.
   bool PhysicalCompactionDone() const;
 

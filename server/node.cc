@@ -1185,15 +1185,7 @@ void Node::MaybeSnapshot() {
   }
   snapshot_index_ = applied;
   if (snapshot_index_ > limits_.log_retain_entries) {
-    uint64_t compact_to = snapshot_index_ - limits_.log_retain_entries;
-    // The store's apply batches skip RocksDB's WAL: a crash reopens it at its durable applied
-    // index and the log must still hold every entry after that to replay them.
-    uint64_t durable = 0;
-    if (kvstore::Status ds = store_->DurableAppliedIndex(&durable); !ds.ok()) {
-      KVD_LOG("raft log compaction skipped: %s", ds.message().c_str());
-      durable = 0;
-    }
-    compact_to = std::min(compact_to, durable);
+    const uint64_t compact_to = snapshot_index_ - limits_.log_retain_entries;
     if (compact_to >= log_->FirstIndex()) {
       s = log_->Compact(compact_to);
       if (!s.ok()) {

@@ -61,20 +61,12 @@ kvdpb::InternalRequest StreamEntry(uint64_t seed, uint64_t i) {
   return r;
 }
 
-// Small memtables, so that flushes happen within a child's short life: with apply batches
-// that skip the WAL, a SIGKILL reopens the store at its last flush.
-kvstore::StoreOptions CrashOptions() {
-  kvstore::StoreOptions o;
-  o.engine.write_buffer_bytes = 64u << 10;
-  return o;
-}
-
 // Child body: resume after the applied index (re-feeding a few applied entries, which must be
 // skipped) and apply batches until killed or `max_entries` is reached.
 [[noreturn]] void ChildApply(const std::string& db, uint64_t seed, uint64_t max_entries) {
   std::unique_ptr<kvstore::Engine> engine;
   std::unique_ptr<kvstore::MvccStore> store;
-  if (!kvstore::MvccStore::OpenDir(db, CrashOptions(), &engine, &store).ok()) _exit(3);
+  if (!kvstore::MvccStore::OpenDir(db, {}, &engine, &store).ok()) _exit(3);
   std::mt19937_64 rng(seed ^ store->AppliedIndex());
   uint64_t next = store->AppliedIndex() > 3 ? store->AppliedIndex() - 3 : 1;
   while (next <= max_entries) {
@@ -93,48 +85,6 @@ kvstore::StoreOptions CrashOptions() {
     }
   }
   _exit(0);
-}
-
-// Child body of the durable-index test: applies 10 entries, flushes, applies 15 more, checks
-// DurableAppliedIndex() at each step (exit code = the failed check), then reports on `fd` and
-// waits to be killed.
-[[noreturn]] void ChildDurable(const std::string& db, int fd) {
-  std::unique_ptr<kvstore::Engine> engine;
-  std::unique_ptr<kvstore::MvccStore> store;
-  if (!kvstore::MvccStore::OpenDir(db, {}, &engine, &store).ok()) _exit(3);
-  auto apply = [&](uint64_t from, uint64_t to) {
-    for (uint64_t i = from; i <= to; ++i) {
-      kvdpb::InternalRequest r = kvtest::PutReq("k" + std::to_string(i), "v");
-      std::vector<kvstore::ApplyEntry> e{{i, &r}};
-      std::vector<kvstore::ApplyResult> res;
-      if (!store->Apply(e, 0, &res).ok()) _exit(4);
-    }
-  };
-  apply(1, 10);
-  uint64_t durable = 99;
-  if (!store->DurableAppliedIndex(&durable).ok() || durable != 0) _exit(5);
-  if (!engine->CompactAll().ok()) _exit(6);  // flushes every family
-  if (!store->DurableAppliedIndex(&durable).ok() || durable != 10) _exit(7);
-  apply(11, 25);
-  if (!store->DurableAppliedIndex(&durable).ok() || durable != 10) _exit(8);
-  const char ready = 'r';
-  if (write(fd, &ready, 1) != 1) _exit(9);
-  pause();  // killed here, with entries 11..25 only in the memtables
-  _exit(10);
-}
-
-// Children run in a fresh image of this binary (the hidden test case at the end): RocksDB's
-// background thread pool is process-wide, and a child merely forked after the parent opened a
-// store inherits the pool without its threads, so none of its flushes would ever run.
-[[noreturn]] void ExecChild(const char* mode, const std::string& db, uint64_t seed,
-                            uint64_t max_entries, int fd) {
-  setenv("KV_CRASH_CHILD", mode, 1);
-  setenv("KV_CRASH_CHILD_DB", db.c_str(), 1);
-  setenv("KV_CRASH_CHILD_SEED", std::to_string(seed).c_str(), 1);
-  setenv("KV_CRASH_CHILD_MAX", std::to_string(max_entries).c_str(), 1);
-  setenv("KV_CRASH_CHILD_FD", std::to_string(fd).c_str(), 1);
-  execl("/proc/self/exe", "kvstore_crash_tests", "[.crash-child]", static_cast<char*>(nullptr));
-  _exit(127);
 }
 
 void KillAfter(pid_t pid, int64_t delay_ms) {
@@ -161,11 +111,11 @@ TEST_CASE("crash: SIGKILL during apply leaves the store equal to the model at it
     INFO("seed " << seed << " round " << round << " (replay: KV_CRASH_SEED=" << seed << ")");
     pid_t pid = fork();
     REQUIRE(pid >= 0);
-    if (pid == 0) ExecChild("apply", db, seed, max_entries, -1);
+    if (pid == 0) ChildApply(db, seed, max_entries);
     KillAfter(pid, 30 + static_cast<int64_t>(rng() % 300));
     std::unique_ptr<kvstore::Engine> engine;
     std::unique_ptr<kvstore::MvccStore> store;
-    kvstore::Status st = kvstore::MvccStore::OpenDir(db, CrashOptions(), &engine, &store);
+    kvstore::Status st = kvstore::MvccStore::OpenDir(db, {}, &engine, &store);
     REQUIRE(st.ok());
     const uint64_t applied = store->AppliedIndex();
     CHECK(applied >= last_applied);
@@ -205,40 +155,6 @@ TEST_CASE("crash: SIGKILL during apply leaves the store equal to the model at it
     REQUIRE(static_cast<size_t>(l.leases_size()) == model.leases.size());
   }
   CHECK(last_applied > 0);
-}
-
-TEST_CASE("crash: SIGKILL reopens a store at its durable applied index, not past it", "[crash]") {
-  // Goal: apply batches skip the WAL, so a kill takes back what no flush wrote, and
-  // DurableAppliedIndex() said beforehand exactly where the store would reopen.
-  kvtest::TempDir dir;
-  const std::string db = dir.Sub("db");
-  int fds[2];
-  REQUIRE(pipe(fds) == 0);
-  pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    close(fds[0]);
-    ExecChild("durable", db, 0, 0, fds[1]);
-  }
-  close(fds[1]);
-  char got = 0;
-  const ssize_t n = read(fds[0], &got, 1);
-  close(fds[0]);
-  kill(pid, SIGKILL);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  REQUIRE(n == 1);  // else the child exited early: its exit code names the failed check
-  REQUIRE(WIFSIGNALED(status));
-  std::unique_ptr<kvstore::Engine> engine;
-  std::unique_ptr<kvstore::MvccStore> store;
-  REQUIRE(kvstore::MvccStore::OpenDir(db, {}, &engine, &store).ok());
-  CHECK(store->AppliedIndex() == 10);
-  CHECK(store->CurrentRevision() == 11);
-  etcdserverpb::RangeRequest rr;
-  rr.set_key("k11");
-  etcdserverpb::RangeResponse out;
-  REQUIRE(store->Range(rr, &out).ok());
-  CHECK(out.kvs_size() == 0);
 }
 
 TEST_CASE("crash: SIGKILL during checkpoint restore is detected on reopen", "[crash]") {
@@ -360,18 +276,4 @@ TEST_CASE("crash: an interrupted restore whose checkpoint file is gone is still 
   kvstore::Status st = kvstore::MvccStore::Open(engine.get(), {}, &store);
   CHECK(st.code() == kvstore::Code::kDataLoss);
   CHECK(st.message().find("interrupted checkpoint restore") != std::string::npos);
-}
-
-TEST_CASE("crash child: runs a child body when started by ExecChild", "[.crash-child]") {
-  // Goal: none of its own; the body of the fork + exec children of the tests above.
-  const char* mode = std::getenv("KV_CRASH_CHILD");
-  if (mode == nullptr) return;
-  const std::string db = std::getenv("KV_CRASH_CHILD_DB");
-  const std::string m = mode;
-  if (m == "apply") {
-    ChildApply(db, static_cast<uint64_t>(EnvInt("KV_CRASH_CHILD_SEED", 0)),
-               static_cast<uint64_t>(EnvInt("KV_CRASH_CHILD_MAX", 0)));
-  }
-  if (m == "durable") ChildDurable(db, static_cast<int>(EnvInt("KV_CRASH_CHILD_FD", -1)));
-  _exit(2);
 }
