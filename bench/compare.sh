@@ -14,7 +14,8 @@
 #   --keys           keys of 256 B loaded for the memory/disk/restart rows (default 1000000)
 #   --only           comma list of workloads:
 #                    write,checkperf,read,watch,slowwatch,cpu,split,memory,restart,failover
-#                    (split: CPU per operation of the members and of kvbench, four shapes;
+#                    (split: CPU per operation of the members and of kvbench and the bytes
+#                    the members write to storage per operation, four shapes;
 #                    checkperf also reports the members' and etcdctl's CPU per write)
 #   --keep DIR       copy kvbench JSON reports and server logs to DIR
 # Binaries: $KVD_BIN (build/server/kvd), $ETCD_BIN (/usr/bin/etcd), $KVBENCH_BIN
@@ -38,7 +39,7 @@ while [[ $# -gt 0 ]]; do
     --keys) keys=$2; shift ;;
     --only) only=$2; shift ;;
     --keep) keep=$2; shift ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -132,6 +133,14 @@ cpu_ticks() {  # label -> utime+stime of the three members, clock ticks
   echo $t
 }
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/${PID[$1$2]}/status"; }
+io_write_bytes() {  # label -> bytes the three members sent to storage (/proc/<pid>/io)
+  local t=0 i b
+  for i in 0 1 2; do
+    b=$(awk '/^write_bytes/ {print $2}' "/proc/${PID[$1$i]}/io" 2>/dev/null || echo 0)
+    t=$((t + ${b:-0}))
+  done
+  echo $t
+}
 
 # --- kvbench ---------------------------------------------------------------------------------
 # children_cpu_s VAR: sets VAR to the CPU seconds (user + system) of this shell's reaped
@@ -320,14 +329,16 @@ if has split; then
   )
   for shape in "${split_shapes[@]}"; do
     IFS='|' read -r id title args <<<"$shape"
-    declare -A SRV=() CLI=()
+    declare -A SRV=() CLI=() IOW=()
     for r in $(seq 1 "$repeat"); do
       for l in etcd kvd; do
-        t0=$(cpu_ticks $l)
+        t0=$(cpu_ticks $l) b0=$(io_write_bytes $l)
         # shellcheck disable=SC2086  # args is a word list
         bench $l split-$id.r$r $args
-        t1=$(cpu_ticks $l)
+        t1=$(cpu_ticks $l) b1=$(io_write_bytes $l)
         n=$(j $l-split-$id.r$r .ok)
+        IOW[$l]+=$(awk -v d=$((b1 - b0)) -v n="$n" \
+          'BEGIN { if (n + 0 > 0) printf "%.2f", d / 1024 / n; else print "n/a" }')" "
         SRV[$l]+=$(awk -v d=$((t1 - t0)) -v hz="$hz" -v n="$n" \
           'BEGIN { if (n + 0 > 0) printf "%.0f", d / hz * 1e6 / n; else print "n/a" }')" "
         CLI[$l]+=$(awk -v c="$(cat "$work/$l-split-$id.r$r.cpu")" -v n="$n" \
@@ -339,7 +350,9 @@ if has split; then
       "$(tr ' ' '\n' <<<"${SRV[kvd]}" | median_of)"
     row "$title: CPU us per op, kvbench" "$(tr ' ' '\n' <<<"${CLI[etcd]}" | median_of)" \
       "$(tr ' ' '\n' <<<"${CLI[kvd]}" | median_of)"
-    unset SRV CLI
+    row "$title: KiB written to storage per op, 3 members" \
+      "$(tr ' ' '\n' <<<"${IOW[etcd]}" | median_of)" "$(tr ' ' '\n' <<<"${IOW[kvd]}" | median_of)"
+    unset SRV CLI IOW
   done
 fi
 

@@ -19,6 +19,14 @@ std::string ListenAddress(const Url& u) {
   return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(u.port);
 }
 
+// gRPC sets SO_REUSEPORT on listeners by default, and then a second kvd (or anything else with
+// SO_REUSEPORT) started on the same port listens too and the kernel splits new connections
+// between the two: clients of one cluster would silently talk to another. Off, the second
+// bind fails and kvd refuses to start, as etcd does.
+void RefuseSharedPorts(grpc::ServerBuilder& b) {
+  b.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+}
+
 // Keepalive policy for Go clients (reference 3.13): they ping every 10 s on idle streams, which
 // gRPC-core's defaults (5 min minimum, 2 strikes) would answer with GOAWAY too_many_pings.
 void SetKeepalive(grpc::ServerBuilder& b) {
@@ -82,6 +90,7 @@ Status KvdServer::Start() {
     b.RegisterService(node_->peer_service());
     b.SetMaxReceiveMessageSize(64 << 20);
     SetKeepalive(b);
+    RefuseSharedPorts(b);
     peer_server_ = b.BuildAndStart();
     if (!peer_server_) return Status(1, "kvd: cannot listen on the peer URLs (port in use?)");
   }
@@ -132,6 +141,7 @@ Status KvdServer::Start() {
     b.SetMaxReceiveMessageSize(static_cast<int>(config_.max_request_bytes + 512 * 1024));
     b.SetMaxSendMessageSize(-1);
     SetKeepalive(b);
+    RefuseSharedPorts(b);
     client_server_ = b.BuildAndStart();
     if (!client_server_) return Status(1, "kvd: cannot listen on the client URLs (port in use?)");
   }

@@ -23,6 +23,7 @@
 #include "tests/support/cluster.h"
 #include "tests/support/etcd_grpc.h"
 #include "tests/support/log_tail.h"
+#include "tests/support/ports.h"
 
 namespace {
 
@@ -711,4 +712,34 @@ TEST_CASE("a failed raft log fsync stops the member loudly; the others keep serv
     if (!caught_up) std::this_thread::sleep_for(milliseconds(100));
   }
   CHECK(caught_up);
+}
+
+TEST_CASE("a second kvd on a client port already in use refuses to start", "[integration]") {
+  // Goal: no shared listening ports: with gRPC's default SO_REUSEPORT a second server on the
+  // same port listened too and the kernel split clients between two unrelated clusters.
+  auto c = kvtest::StartEtcdLikeCluster(KvdOptions(1));
+  const std::string taken = c->endpoint(0);  // 127.0.0.1:port
+  const std::uint16_t peer = kvtest::PickFreePorts(1)[0];
+  kvtest::TempDir dir("kvd-port-taken");
+  kvtest::ProcessOptions po;
+  po.argv = {KVD_BINARY,
+             "--name=intruder",
+             "--data-dir=" + (dir.path() / "data").string(),
+             "--listen-client-urls=http://" + taken,
+             "--advertise-client-urls=http://" + taken,
+             "--listen-peer-urls=http://127.0.0.1:" + std::to_string(peer),
+             "--initial-advertise-peer-urls=http://127.0.0.1:" + std::to_string(peer),
+             "--initial-cluster=intruder=http://127.0.0.1:" + std::to_string(peer)};
+  po.env_unset_prefixes = {"ETCD_"};
+  po.log_path = dir.path() / "intruder.log";
+  kvtest::Process p(po);
+  const auto st = p.Wait(std::chrono::milliseconds(15000));
+  if (!st) p.Stop();
+  REQUIRE(st.has_value());
+  CHECK_FALSE(st->ExitedWith(0));
+  CHECK(p.LogTail().find("cannot listen on the client URLs") != std::string::npos);
+  // The first member still serves its own data.
+  REQUIRE(Put(c->endpoint(0), "still", "mine").ok());
+  grpc::Status gs;
+  CHECK(Get(c->endpoint(0), "still", false, &gs) == "mine");
 }
