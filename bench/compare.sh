@@ -4,7 +4,7 @@
 # against etcd, then kvd, then the next workload; prints a markdown table (etcd, kvd, kvd/etcd).
 #
 # Usage: bench/compare.sh [--quick] [--repeat N] [--failover-runs N] [--cpu-clients N]
-#                         [--keys N] [--only LIST] [--keep DIR]
+#                         [--keys N] [--only LIST] [--shapes LIST] [--keep DIR]
 #   --quick          small sizes, a few seconds per workload (about 5 minutes in all)
 #   --repeat         run each write, read and cpu workload N times, alternating etcd and kvd;
 #                    those cells show "median [min-max]" and the ratio is of the medians
@@ -17,6 +17,7 @@
 #                    (split: CPU per operation of the members and of kvbench and the bytes
 #                    the members write to storage per operation, four shapes;
 #                    checkperf also reports the members' and etcdctl's CPU per write)
+#   --shapes         comma list of the split workload's shapes: w1000,w500,wbig,rs1000 (all)
 #   --keep DIR       copy kvbench JSON reports and server logs to DIR
 # Binaries: $KVD_BIN (build/server/kvd), $ETCD_BIN (/usr/bin/etcd), $KVBENCH_BIN
 # (build/bench/kvbench/kvbench), etcdctl from PATH. Ports: $BASE_PORT (default 27000) upward,
@@ -30,6 +31,7 @@ kvbench=${KVBENCH_BIN:-$root/build/bench/kvbench/kvbench}
 base_port=${BASE_PORT:-27000}
 quick=0 repeat=1 failover_runs="" keys="" keep="" cpu_clients=100
 only="write,checkperf,read,watch,slowwatch,cpu,split,memory,restart,failover"
+shapes="w1000,w500,wbig,rs1000"
 while [[ $# -gt 0 ]]; do
   case $1 in
     --quick) quick=1 ;;
@@ -38,8 +40,9 @@ while [[ $# -gt 0 ]]; do
     --cpu-clients) cpu_clients=$2; shift ;;
     --keys) keys=$2; shift ;;
     --only) only=$2; shift ;;
+    --shapes) shapes=$2; shift ;;
     --keep) keep=$2; shift ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -314,7 +317,7 @@ fi
 # kvbench: its own user + system time) so a ratio can be read against that ceiling.
 if has split; then
   hz=$(getconf CLK_TCK)
-  if ! has read; then
+  if ! has read && [[ ,$shapes, == *,rs1000,* ]]; then
     for l in etcd kvd; do
       bench $l readload put --clients 100 --conns 10 --key-size 8 --val-size 256 \
         --key-space-size 10000 --sequential-keys --total 10000
@@ -329,6 +332,7 @@ if has split; then
   )
   for shape in "${split_shapes[@]}"; do
     IFS='|' read -r id title args <<<"$shape"
+    [[ ,$shapes, == *,$id,* ]] || continue
     declare -A SRV=() CLI=() IOW=()
     for r in $(seq 1 "$repeat"); do
       for l in etcd kvd; do

@@ -440,6 +440,12 @@ struct MvccStore::Impl {
   // bucket array keeps the size of the largest batch).
   std::unordered_map<std::string, Version> put_overlay;
   bool in_plain_put = false;  // the entry being applied is a plain put
+  // A bulk delete (DeleteKeys) writes into this batch instead of wb's: a copy of wb's records
+  // so far, with room reserved up front for the delete's own. wb's batch would grow by
+  // doubling, copying everything so far onto fresh pages at every step (a third of a 150,000-key
+  // delete's apply, docs/performance.md). Set only between a bulk delete and the commit that
+  // follows its entry, which writes this batch in place of wb's.
+  std::optional<rocksdb::WriteBatch> bulk_batch;
 
   // Held for reading by every read that touches RocksDB off the apply thread, for writing by
   // RestoreCheckpointFile.
@@ -667,17 +673,22 @@ struct MvccStore::Impl {
     return s;
   }
 
-  // `unindexed`: append to wb's WriteBatch without indexing (later reads through wb do not see
-  // the write; the caller sets unindexed_writes so that Apply commits right after the entry).
+  // `unindexed`: append to wb's WriteBatch (a bulk delete's batch while there is one) without
+  // indexing: later reads through wb do not see the write (plain puts keep put_overlay, a bulk
+  // delete sets unindexed_writes so that Apply commits right after the entry).
+  // `latest_done`: a tombstone whose key the caller already removed from the latest CF (a bulk
+  // delete's range tombstone).
   void WriteVersion(TxnWrite* t, const std::string& key, const codec::Record& rec,
-                    const std::optional<Version>& prev, bool unindexed = false) {
+                    const std::optional<Version>& prev, bool unindexed = false,
+                    bool latest_done = false) {
+    rocksdb::WriteBatch* const plain = bulk_batch ? &*bulk_batch : wb->GetWriteBatch();
     const auto put = [&](rocksdb::ColumnFamilyHandle* cf, const std::string& k,
                          const std::string& v) {
-      const rocksdb::Status st = unindexed ? wb->GetWriteBatch()->Put(cf, k, v) : wb->Put(cf, k, v);
+      const rocksdb::Status st = unindexed ? plain->Put(cf, k, v) : wb->Put(cf, k, v);
       KV_CHECK(st.ok(), "wb put: %s", st.ToString().c_str());
     };
     const auto del = [&](rocksdb::ColumnFamilyHandle* cf, const std::string& k) {
-      const rocksdb::Status st = unindexed ? wb->GetWriteBatch()->Delete(cf, k) : wb->Delete(cf, k);
+      const rocksdb::Status st = unindexed ? plain->Delete(cf, k) : wb->Delete(cf, k);
       KV_CHECK(st.ok(), "wb delete: %s", st.ToString().c_str());
     };
     const int64_t r = t->WriteRev();
@@ -688,7 +699,7 @@ struct MvccStore::Impl {
     rv.append(key);
     put(rev, codec::RevKey(r, sub), rv);
     if (rec.tombstone) {
-      del(latest, key);
+      if (!latest_done) del(latest, key);
     } else {
       std::string lv = codec::RevKey(r, sub);
       lv.append(codec::EncodeRecord(rec));
@@ -739,11 +750,34 @@ struct MvccStore::Impl {
     return Status::Ok();
   }
 
-  Status DeleteKeys(TxnWrite* t, const std::vector<Version>& victims, bool unindexed = false) {
+  // `victims` are in key order. `bulk`: write past wb's index (see kBulkDeleteKeysMin), and
+  // remove the victims from the latest CF with one range tombstone from the first victim to just
+  // after the last instead of one point delete each: the latest CF holds exactly the live keys,
+  // and every live key in that span is a victim (a third of a bulk delete's writes, bytes and
+  // memtable inserts; docs/performance.md).
+  Status DeleteKeys(TxnWrite* t, const std::vector<Version>& victims, bool bulk = false) {
+    if (bulk && !victims.empty()) {
+      KV_CHECK(!bulk_batch.has_value(), "two bulk deletes in one commit");
+      // Per victim: the kv tombstone (escaped key + 12 + a few record bytes), the rev record
+      // (12 + 1 + key), a lease_keys delete (8 + key) and each record's tag and lengths.
+      const std::string& so_far = wb->GetWriteBatch()->Data();
+      size_t bytes = so_far.size() + 2 * victims.front().key.size() + 256;
+      for (const auto& v : victims) {
+        bytes += 2 * v.key.size() + 64 + (v.rec.lease != 0 ? v.key.size() + 24 : 0);
+      }
+      std::string rep;
+      rep.reserve(bytes);
+      rep.assign(so_far);
+      bulk_batch.emplace(std::move(rep));
+      std::string end = victims.back().key;
+      end.push_back('\0');  // the smallest key after the last victim
+      const rocksdb::Status st = bulk_batch->DeleteRange(latest, victims.front().key, end);
+      KV_CHECK(st.ok(), "wb delete range: %s", st.ToString().c_str());
+    }
     for (const auto& v : victims) {
       codec::Record tomb;
       tomb.tombstone = true;
-      WriteVersion(t, v.key, tomb, std::optional<Version>(v), unindexed);
+      WriteVersion(t, v.key, tomb, std::optional<Version>(v), bulk, /*latest_done=*/bulk);
     }
     return Status::Ok();
   }
@@ -1547,6 +1581,7 @@ Status MvccStore::Apply(std::span<const ApplyEntry> entries, int64_t now_ms,
       m.wb = nullptr;
       m.in_plain_put = false;
       if (!m.put_overlay.empty()) m.put_overlay.clear();
+      m.bulk_batch.reset();
     }
   } apply_state{m};
   int64_t rev_before = m.pending_rev;
@@ -1560,16 +1595,19 @@ Status MvccStore::Apply(std::span<const ApplyEntry> entries, int64_t now_ms,
   // Writes wb with the applied index and revision as ONE RocksDB write, publishes them and tells
   // the observer. Normally once per call; also right after an entry that wrote unindexed.
   const auto commit = [&]() -> Status {
-    KV_CHECK(wb.Put(m.meta, kMetaApplied, Be64(applied)).ok(), "wb");
-    KV_CHECK(wb.Put(m.meta, kMetaRev, Be64(static_cast<uint64_t>(m.pending_rev))).ok(), "wb");
+    // A bulk delete's batch holds wb's records too (DeleteKeys).
+    rocksdb::WriteBatch* out = m.bulk_batch ? &*m.bulk_batch : wb.GetWriteBatch();
+    KV_CHECK(out->Put(m.meta, kMetaApplied, Be64(applied)).ok(), "wb");
+    KV_CHECK(out->Put(m.meta, kMetaRev, Be64(static_cast<uint64_t>(m.pending_rev))).ok(), "wb");
     rocksdb::WriteOptions wo;
     wo.sync = m.opts.sync_writes;
     rocksdb::Status ws = rocksdb::Status::OK();
     if (Status fs = failpoint::Eval("backendBeforeCommit"); !fs.ok()) {
       ws = rocksdb::Status::IOError(fs.message());
     } else {
-      ws = m.db()->Write(wo, wb.GetWriteBatch());
+      ws = m.db()->Write(wo, out);
     }
+    m.bulk_batch.reset();
     if (!ws.ok()) {
       m.poisoned = true;
       m.pending_rev = rev_before;
@@ -1634,6 +1672,7 @@ Status MvccStore::Apply(std::span<const ApplyEntry> entries, int64_t now_ms,
       } else {
         KV_CHECK(wb.RollbackToSavePoint().ok(), "rollback");  // rebuilds the index
       }
+      m.bulk_batch.reset();  // a copy of wb's records before this entry, plus the entry's
       m.unindexed_writes = false;
       res.response.Clear();
     } else {

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <random>
 #include <string>
@@ -15,6 +16,7 @@
 
 #include "kvstore/history.h"
 #include "kvstore/mvcc_store.h"
+#include "tests/kvstore/test_util.h"
 #include "tests/support/temp_dir.h"
 
 namespace {
@@ -178,4 +180,87 @@ TEST_CASE("apply: batches of any size give the results, events and bytes of one 
       single.store->SetObserver(nullptr);
     }
   }
+}
+
+TEST_CASE("apply: a bulk delete leaves what the same delete inside a txn leaves", "[mvcc][batch]") {
+  // Goal: a DeleteRange of >= 1024 keys (written past the batch index into a batch reserved up
+  // front, its latest-CF deletes one range tombstone from the first to just after the last
+  // victim) gives the results, events and logical column families of the same delete done key
+  // by key inside a txn, keeps the writes of the entries before it in the same Apply, and
+  // removes nothing outside its range: a bounded range ending just after a victim, and an
+  // open-ended one.
+  auto keys = [](const std::string& prefix, int n) {
+    std::vector<std::string> out;
+    for (int i = 0; i < n; ++i) {
+      char k[16];
+      std::snprintf(k, sizeof k, "%05d", i);
+      out.push_back(prefix + k);
+    }
+    return out;
+  };
+  auto in_txn = [](const kvdpb::InternalRequest& del) {
+    etcdserverpb::TxnRequest txn;
+    *txn.add_success()->mutable_request_delete_range() = del.delete_range();
+    return kvtest::TxnReq(txn);
+  };
+  std::vector<kvdpb::InternalRequest> load = {kvtest::GrantReq(7, 100)};
+  // Around the ranges: "b" and "b." sort before "b/", "b0" is the bounded range's end,
+  // "b/01299\x01" is its last victim (the tombstone ends at "b/01299\x01\0"), "e" is after the
+  // "d/" keys and inside the open-ended range.
+  for (const char* k : {"b", "b.", "b0", "b/01299\x01", "c", "e"}) {
+    load.push_back(kvtest::PutReq(k, "n"));
+  }
+  int i = 0;
+  for (const auto& k : keys("b/", 1300)) {
+    load.push_back(kvtest::PutReq(k, "v", i++ % 10 == 0 ? 7 : 0));  // some with a lease
+  }
+  for (const auto& k : keys("d/", 1100)) load.push_back(kvtest::PutReq(k, "w"));
+  // A txn's put is written to the batch index and commits nothing, so the bulk delete after it
+  // in the same Apply starts from a batch that already holds a write.
+  etcdserverpb::TxnRequest put_a;
+  put_a.add_success()->mutable_request_put()->set_key("a");
+  const kvdpb::InternalRequest before = kvtest::TxnReq(put_a);
+  const kvdpb::InternalRequest bounded = kvtest::DelReq("b/", "b0");
+  const kvdpb::InternalRequest open_ended = kvtest::DelReq("d/", std::string(1, '\0'));
+  const std::vector<kvdpb::InternalRequest> bulk = {before, bounded, kvtest::PutReq("c", "after"),
+                                                    open_ended};
+  const std::vector<kvdpb::InternalRequest> txns = {
+      before, in_txn(bounded), kvtest::PutReq("c", "after"), in_txn(open_ended)};
+
+  kvtest::TempDir dir("bulk-delete");
+  Opened a, b;
+  REQUIRE(kvstore::MvccStore::OpenDir(dir.Sub("bulk"), {}, &a.engine, &a.store).ok());
+  REQUIRE(kvstore::MvccStore::OpenDir(dir.Sub("txn"), {}, &b.engine, &b.store).ok());
+  auto apply = [](Opened& o, const std::vector<kvdpb::InternalRequest>& reqs, uint64_t first) {
+    std::vector<kvstore::ApplyEntry> entries;
+    for (size_t j = 0; j < reqs.size(); ++j) entries.push_back({first + j, &reqs[j]});
+    std::vector<kvstore::ApplyResult> res;
+    REQUIRE(o.store->Apply(entries, 0, &res).ok());
+    REQUIRE(res.size() == reqs.size());
+    for (const auto& r : res) REQUIRE(r.status.ok());
+    return res;
+  };
+  apply(a, load, 1);
+  apply(b, load, 1);
+  a.store->SetObserver(&a.log);
+  b.store->SetObserver(&b.log);
+  const auto got_a = apply(a, bulk, load.size() + 1);
+  const auto got_b = apply(b, txns, load.size() + 1);
+  CHECK(got_a[1].response.delete_range().deleted() == 1301);
+  CHECK(got_b[1].response.txn().responses(0).response_delete_range().deleted() == 1301);
+  CHECK(got_a[3].response.delete_range().deleted() == 1101);
+  CHECK(got_b[3].response.txn().responses(0).response_delete_range().deleted() == 1101);
+  CHECK(a.log.calls == b.log.calls);
+  CHECK(a.store->CurrentRevision() == b.store->CurrentRevision());
+  CHECK(a.store->AppliedIndex() == b.store->AppliedIndex());
+  const std::string dump = DumpFamilies(*a.engine);
+  CHECK(dump == DumpFamilies(*b.engine));
+  // What is left at the newest revision: the neighbours and the two puts around the deletes.
+  etcdserverpb::RangeResponse left;
+  REQUIRE(a.store->Range(kvtest::RangeOf(std::string(1, '\0'), std::string(1, '\0')), &left).ok());
+  std::vector<std::string> left_keys;
+  for (const auto& kv : left.kvs()) left_keys.push_back(kv.key());
+  CHECK(left_keys == std::vector<std::string>{"a", "b", "b.", "b0", "c"});
+  a.store->SetObserver(nullptr);
+  b.store->SetObserver(nullptr);
 }
