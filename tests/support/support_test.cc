@@ -5,7 +5,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
@@ -93,6 +95,62 @@ TEST_CASE("PickFreePorts returns distinct bindable loopback ports", "[support][p
   for (const auto port : all) CHECK(CanBind(port));
   CHECK_THROWS_AS(kvtest::PickFreePorts(0), kvtest::SupportError);
   CHECK_THROWS_AS(kvtest::PickFreePorts(65), kvtest::SupportError);
+}
+
+// Run by the next test as a child process of this binary: picks 64 ports, writes them to
+// $KVTEST_PORTS_OUT, then holds them (its port locks) until killed. Hidden: not run by default.
+TEST_CASE("PickFreePorts child: pick 64 ports and hold them", "[.ports-child]") {
+  const char* out = std::getenv("KVTEST_PORTS_OUT");
+  REQUIRE(out != nullptr);
+  const auto ports = kvtest::PickFreePorts(64);
+  {
+    std::ofstream tmp(std::string(out) + ".tmp");
+    for (const auto port : ports) tmp << port << "\n";
+  }
+  std::filesystem::rename(std::string(out) + ".tmp", out);  // the reader sees all or nothing
+  std::this_thread::sleep_for(std::chrono::seconds(60));
+}
+
+TEST_CASE("PickFreePorts: two processes never hand out the same port", "[support][ports]") {
+  // Goal: with a range of 128 ports, two test processes each picking 64 at random (the first
+  // holding its ports while the second picks) get disjoint sets inside the range; without the
+  // per-port locks the second would draw many of the first's ports, free again once probed.
+  kvtest::TempDir dir;
+  int lo = 0;
+  for (lo = 20000; lo < 32000; lo += 128) {  // a window with nothing listening right now
+    bool free = true;
+    for (int p = lo; p < lo + 128 && free; ++p) free = CanBind(static_cast<std::uint16_t>(p));
+    if (free) break;
+  }
+  REQUIRE(lo < 32000);
+  const std::string range = std::to_string(lo) + "-" + std::to_string(lo + 127);
+  std::vector<std::unique_ptr<kvtest::Process>> children;
+  std::vector<std::set<int>> picked;
+  for (int i = 0; i < 2; ++i) {
+    const std::string out = (dir.path() / ("ports" + std::to_string(i))).string();
+    kvtest::ProcessOptions o;
+    o.argv = {std::filesystem::read_symlink("/proc/self/exe").string(), "[.ports-child]"};
+    o.env = {{"KVTEST_PORT_RANGE", range}, {"KVTEST_PORTS_OUT", out}};
+    o.log_path = dir.path() / ("child" + std::to_string(i) + ".log");
+    children.push_back(std::make_unique<kvtest::Process>(o));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!std::filesystem::exists(out) && std::chrono::steady_clock::now() < deadline) {
+      REQUIRE(children.back()->Running());
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    INFO(children.back()->LogTail());
+    REQUIRE(std::filesystem::exists(out));
+    std::ifstream in(out);
+    std::set<int> ports;
+    for (int port = 0; in >> port;) ports.insert(port);
+    CHECK(ports.size() == 64);
+    for (const int port : ports) CHECK((port >= lo && port <= lo + 127));
+    picked.push_back(ports);
+  }
+  std::vector<int> both;
+  std::set_intersection(picked[0].begin(), picked[0].end(), picked[1].begin(), picked[1].end(),
+                        std::back_inserter(both));
+  CHECK(both.empty());
 }
 
 TEST_CASE("TempDir is created and removed recursively", "[support][tempdir]") {
