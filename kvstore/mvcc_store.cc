@@ -681,6 +681,9 @@ struct MvccStore::Impl {
   void WriteVersion(TxnWrite* t, const std::string& key, const codec::Record& rec,
                     const std::optional<Version>& prev, bool unindexed = false,
                     bool latest_done = false) {
+    // While a bulk delete's batch exists, the commit writes it in place of wb's: an indexed
+    // write to wb now would be lost.
+    KV_CHECK(unindexed || !bulk_batch, "an indexed write after a bulk delete's batch was made");
     rocksdb::WriteBatch* const plain = bulk_batch ? &*bulk_batch : wb->GetWriteBatch();
     const auto put = [&](rocksdb::ColumnFamilyHandle* cf, const std::string& k,
                          const std::string& v) {

@@ -4,6 +4,7 @@
 // past the batch index, bulk deletes, commits forced in the middle of a batch).
 #include <rocksdb/db.h>
 #include <rocksdb/iterator.h>
+#include <rocksdb/table_properties.h>
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -187,8 +188,8 @@ TEST_CASE("apply: a bulk delete leaves what the same delete inside a txn leaves"
   // front, its latest-CF deletes one range tombstone from the first to just after the last
   // victim) gives the results, events and logical column families of the same delete done key
   // by key inside a txn, keeps the writes of the entries before it in the same Apply, and
-  // removes nothing outside its range: a bounded range ending just after a victim, and an
-  // open-ended one.
+  // removes nothing outside its range: a bounded range, one ending exactly at a live key right
+  // after its last victim, and an open-ended one.
   auto keys = [](const std::string& prefix, int n) {
     std::vector<std::string> out;
     for (int i = 0; i < n; ++i) {
@@ -215,6 +216,11 @@ TEST_CASE("apply: a bulk delete leaves what the same delete inside a txn leaves"
     load.push_back(kvtest::PutReq(k, "v", i++ % 10 == 0 ? 7 : 0));  // some with a lease
   }
   for (const auto& k : keys("d/", 1100)) load.push_back(kvtest::PutReq(k, "w"));
+  // A range ending exactly at the successor of its last victim, a live key: a tombstone that
+  // ended any later would delete it.
+  const std::string f_end = std::string("f/01099") + '\0';
+  for (const auto& k : keys("f/", 1100)) load.push_back(kvtest::PutReq(k, "x"));
+  load.push_back(kvtest::PutReq(f_end, "n"));
   // A txn's put is written to the batch index and commits nothing, so the bulk delete after it
   // in the same Apply starts from a batch that already holds a write.
   etcdserverpb::TxnRequest put_a;
@@ -222,10 +228,11 @@ TEST_CASE("apply: a bulk delete leaves what the same delete inside a txn leaves"
   const kvdpb::InternalRequest before = kvtest::TxnReq(put_a);
   const kvdpb::InternalRequest bounded = kvtest::DelReq("b/", "b0");
   const kvdpb::InternalRequest open_ended = kvtest::DelReq("d/", std::string(1, '\0'));
+  const kvdpb::InternalRequest exact = kvtest::DelReq("f/", f_end);
   const std::vector<kvdpb::InternalRequest> bulk = {before, bounded, kvtest::PutReq("c", "after"),
-                                                    open_ended};
+                                                    exact, open_ended};
   const std::vector<kvdpb::InternalRequest> txns = {
-      before, in_txn(bounded), kvtest::PutReq("c", "after"), in_txn(open_ended)};
+      before, in_txn(bounded), kvtest::PutReq("c", "after"), in_txn(exact), in_txn(open_ended)};
 
   kvtest::TempDir dir("bulk-delete");
   Opened a, b;
@@ -248,8 +255,10 @@ TEST_CASE("apply: a bulk delete leaves what the same delete inside a txn leaves"
   const auto got_b = apply(b, txns, load.size() + 1);
   CHECK(got_a[1].response.delete_range().deleted() == 1301);
   CHECK(got_b[1].response.txn().responses(0).response_delete_range().deleted() == 1301);
-  CHECK(got_a[3].response.delete_range().deleted() == 1101);
-  CHECK(got_b[3].response.txn().responses(0).response_delete_range().deleted() == 1101);
+  CHECK(got_a[3].response.delete_range().deleted() == 1100);
+  CHECK(got_b[3].response.txn().responses(0).response_delete_range().deleted() == 1100);
+  CHECK(got_a[4].response.delete_range().deleted() == 1102);  // d/, e, and f/01099\0
+  CHECK(got_b[4].response.txn().responses(0).response_delete_range().deleted() == 1102);
   CHECK(a.log.calls == b.log.calls);
   CHECK(a.store->CurrentRevision() == b.store->CurrentRevision());
   CHECK(a.store->AppliedIndex() == b.store->AppliedIndex());
@@ -261,6 +270,19 @@ TEST_CASE("apply: a bulk delete leaves what the same delete inside a txn leaves"
   std::vector<std::string> left_keys;
   for (const auto& kv : left.kvs()) left_keys.push_back(kv.key());
   CHECK(left_keys == std::vector<std::string>{"a", "b", "b.", "b0", "c"});
+  // The bulk path ran: mvcc_latest holds range tombstones in `a` (one per bulk delete, the flush
+  // splits overlapping ones into fragments) and none in `b`, whose deletes went key by key.
+  auto range_deletions = [](Opened& o) {
+    rocksdb::ColumnFamilyHandle* cf = o.engine->Cf("mvcc_latest");
+    REQUIRE(o.engine->db()->Flush(rocksdb::FlushOptions(), cf).ok());
+    rocksdb::TablePropertiesCollection props;
+    REQUIRE(o.engine->db()->GetPropertiesOfAllTables(cf, &props).ok());
+    uint64_t n = 0;
+    for (const auto& [file, p] : props) n += p->num_range_deletions;
+    return n;
+  };
+  CHECK(range_deletions(a) >= 3);
+  CHECK(range_deletions(b) == 0);
   a.store->SetObserver(nullptr);
   b.store->SetObserver(nullptr);
 }
