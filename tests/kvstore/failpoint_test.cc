@@ -4,7 +4,9 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <cstdio>
 #include <string>
+#include <vector>
 
 #include "tests/kvstore/test_util.h"
 
@@ -70,4 +72,37 @@ TEST_CASE("failpoint: backendBeforeCommit fails an apply without applying it", "
   CHECK_FALSE(s.ok());
   CHECK(s.message().find("failpoint backendBeforeCommit") != std::string::npos);
   CHECK(store->AppliedIndex() == applied);
+}
+
+TEST_CASE("failpoint: a bulk delete whose commit fails leaves every key after a reopen",
+          "[failpoint]") {
+  // Goal: a DeleteRange big enough to write its own batch (>= 1024 keys) whose commit fails is
+  // reported, applies nothing, and the reopened store still has every key and applies the same
+  // delete in full.
+  Disarm d;
+  kvtest::TestStore store;
+  std::vector<kvdpb::InternalRequest> puts;
+  for (int i = 0; i < 1100; ++i) {
+    char k[16];
+    std::snprintf(k, sizeof k, "k/%05d", i);
+    puts.push_back(kvtest::PutReq(k, "v"));
+  }
+  store.DoBatch(puts);
+  const uint64_t applied = store->AppliedIndex();
+  const int64_t rev = store->CurrentRevision();
+  REQUIRE(fp::Set("backendBeforeCommit", "error").ok());
+  kvstore::Status s = store.Do(kvtest::DelReq("k/", "k0"));
+  CHECK_FALSE(s.ok());
+  CHECK(store->AppliedIndex() == applied);
+  CHECK(store->CurrentRevision() == rev);
+  CHECK(store.Get("k/", "k0").count() == 1100);
+  REQUIRE(fp::Set("backendBeforeCommit", "off").ok());
+  store.Reopen();
+  CHECK(store->AppliedIndex() == applied);
+  CHECK(store.Get("k/", "k0").count() == 1100);
+  kvdpb::InternalResponse out;
+  REQUIRE(store.Do(kvtest::DelReq("k/", "k0"), &out).ok());
+  CHECK(out.delete_range().deleted() == 1100);
+  CHECK(store.Get("k/", "k0").count() == 0);
+  CHECK(store->CurrentRevision() == rev + 1);
 }
