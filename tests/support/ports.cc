@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -16,7 +17,6 @@
 #include <fstream>
 #include <mutex>
 #include <random>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -31,9 +31,9 @@ namespace {
 constexpr int kPortFirst = 10000;
 constexpr int kPortRangeMin = 1024;  // below this many, fall back to binding port 0
 // A lock held per handed-out port (one fd each), so concurrent test processes never hand out
-// the same port. Bounded: the oldest is released past this many, by which time its port is
-// long out of use.
-constexpr std::size_t kHeldLocksMax = 512;
+// the same port. Bounded (an fd each, well under the usual limit of 1024): the oldest is released
+// past this many, by which time its port is long out of use.
+constexpr std::size_t kHeldLocksMax = 256;
 constexpr std::size_t kAttemptsPerPort = 256;
 constexpr std::size_t kPortsPerCallMax = 64;
 
@@ -59,8 +59,7 @@ struct State {
   int first = 0;  // the range to draw from, [first, last]; first == 0: bind port 0 instead
   int last = 0;
   std::filesystem::path lock_dir;
-  std::deque<std::pair<std::uint16_t, Fd>> held;  // oldest first
-  std::set<std::uint16_t> held_ports;
+  std::deque<std::pair<std::uint16_t, Fd>> held;  // ports handed out, oldest first
   std::mt19937 rng{std::random_device{}()};
 };
 
@@ -130,12 +129,12 @@ Fd LockPort(const State& s, std::uint16_t port) {
   return fd;
 }
 
+bool Held(const State& s, std::uint16_t port) {
+  return std::any_of(s.held.begin(), s.held.end(), [&](const auto& h) { return h.first == port; });
+}
+
 void Hold(State& s, std::uint16_t port, Fd lock) {
-  while (s.held.size() >= kHeldLocksMax) {
-    s.held_ports.erase(s.held.front().first);
-    s.held.pop_front();
-  }
-  s.held_ports.insert(port);
+  while (s.held.size() >= kHeldLocksMax) s.held.pop_front();
   s.held.emplace_back(port, std::move(lock));
 }
 
@@ -156,14 +155,14 @@ std::vector<std::uint16_t> PickFreePorts(std::size_t count) {
     }
     if (s.first == 0) {  // no range below the ephemeral ports: let the kernel choose
       const auto port = static_cast<std::uint16_t>(BindProbe(0, keep_open));
-      if (s.held_ports.count(port) != 0) continue;
+      if (Held(s, port)) continue;
       Hold(s, port, Fd(-1));
       ports.push_back(port);
       continue;
     }
     const auto port =
         static_cast<std::uint16_t>(std::uniform_int_distribution<int>(s.first, s.last)(s.rng));
-    if (s.held_ports.count(port) != 0) continue;
+    if (Held(s, port)) continue;
     Fd port_lock = LockPort(s, port);
     if (port_lock.get() < 0) continue;             // another test process holds it
     if (BindProbe(port, keep_open) < 0) continue;  // in use by something else
