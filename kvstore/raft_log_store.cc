@@ -637,7 +637,7 @@ Status RaftLogStore::SetConfState(const raft::ConfState& cs) {
 }
 
 Status RaftLogStore::CreateSnapshot(uint64_t i, const raft::ConfState& cs, std::string data,
-                                    raft::Snapshot* out) {
+                                    raft::Snapshot* out, bool sync) {
   std::lock_guard write_lock(write_mu_);
   if (i <= snapshot_.metadata.index) {
     return {Code::kFailedPrecondition, "snapshot is out of date: index " + std::to_string(i) +
@@ -661,7 +661,7 @@ Status RaftLogStore::CreateSnapshot(uint64_t i, const raft::ConfState& cs, std::
   rocksdb::ColumnFamilyHandle* cf = engine_->Cf(options_.column_family);
   batch.Put(cf, kSnapshotKey, Seal(kSnapshotKey, raft::EncodeSnapshotMetadata(md)));
   batch.Put(cf, kSnapshotDataKey, Seal(kSnapshotDataKey, data));
-  if (Status s = Write(&batch, /*sync=*/true, "create raft snapshot"); !s.ok()) {
+  if (Status s = Write(&batch, sync, "create raft snapshot"); !s.ok()) {
     return s;
   }
   std::unique_lock lock(mu_);
@@ -703,6 +703,20 @@ Status RaftLogStore::Compact(uint64_t compact_index) {
   }
   RenewReadSnapshot();
   return Status::Ok();
+}
+
+uint64_t RaftLogStore::IndexKeepingBytes(uint64_t upto, uint64_t bytes_min) const {
+  std::shared_lock lock(mu_);
+  KV_CHECK(upto <= last_index_, "IndexKeepingBytes(%llu) beyond the last log index %llu",
+           static_cast<unsigned long long>(upto), static_cast<unsigned long long>(last_index_));
+  if (bytes_min == 0 || cache_.empty() || upto < cache_.front().index) return 0;
+  uint64_t kept_bytes = 0;
+  // The cache ends at last_index_ and is contiguous: entry i sits at i - front.
+  for (size_t at = upto - cache_.front().index + 1; at-- > 0;) {
+    kept_bytes += raft::EntrySizeBytes(cache_[at]);
+    if (kept_bytes >= bytes_min) return cache_[at].index - 1;
+  }
+  return 0;
 }
 
 }  // namespace kvstore

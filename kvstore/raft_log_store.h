@@ -128,12 +128,13 @@ class RaftLogStore final : public raft::Storage {
   Status SetConfState(const raft::ConfState& cs);
 
   // Records a snapshot of the application state at applied index i with configuration `cs`
-  // and the opaque blob `data`, as MemoryStorage::CreateSnapshot (does not compact). Synced.
+  // and the opaque blob `data`, as MemoryStorage::CreateSnapshot (does not compact). Synced
+  // unless `sync` is false (then durable with the next synced write of the Engine, as Save's).
   // Preconditions (checked): FirstIndex() - 1 <= i <= LastIndex(). Errors: kFailedPrecondition
   // when i <= the current snapshot index (out of date), kInvalidArgument when `data` is larger
   // than snapshot_data_bytes_max, RocksDB errors (also a corrupt entry i: kDataLoss).
   Status CreateSnapshot(uint64_t i, const raft::ConfState& cs, std::string data,
-                        raft::Snapshot* out);
+                        raft::Snapshot* out, bool sync = true);
 
   // Drops the entries up to and including compact_index with one range deletion (constant
   // cost whatever the number of entries); Term(compact_index) stays answerable. The
@@ -142,6 +143,14 @@ class RaftLogStore final : public raft::Storage {
   // (raft's kCompacted), RocksDB errors. Not synced: losing a compaction in a crash only
   // leaves a longer log, and the next synced write makes it durable (the WAL is ordered).
   Status Compact(uint64_t compact_index);
+
+  // The index c such that the entries (c, upto] are the shortest suffix ending at `upto` that
+  // holds at least `bytes_min` bytes (raft::EntrySizeBytes), i.e. the compaction point that keeps
+  // about `bytes_min` of log behind `upto`. Looks only at the in-memory cache of recent entries:
+  // returns 0 (keep everything) when the cache does not reach back far enough to tell, when it
+  // does not hold `upto`, or when bytes_min is 0. Cost: one step per entry walked (bounded by
+  // the cache). Precondition: upto <= LastIndex() (checked).
+  uint64_t IndexKeepingBytes(uint64_t upto, uint64_t bytes_min) const;
 
   RaftLogStoreStats stats() const;
   const std::string& column_family() const { return options_.column_family; }

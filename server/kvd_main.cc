@@ -84,6 +84,14 @@ int main(int argc, char** argv) {
     const unsigned long long n = std::strtoull(v, nullptr, 10);
     if (n > 0) limits.log_retain_entries = n;
   }
+  // The byte rule of NodeLimits (snapshot_trigger_bytes, log_retain_bytes); "0" turns it off,
+  // which leaves etcd's entry-count rule alone (for comparisons and tests).
+  if (const char* v = std::getenv("KVD_SNAPSHOT_TRIGGER_BYTES"); v != nullptr) {
+    limits.snapshot_trigger_bytes = std::strtoull(v, nullptr, 10);
+  }
+  if (const char* v = std::getenv("KVD_SNAPSHOT_CATCHUP_BYTES"); v != nullptr) {
+    limits.log_retain_bytes = std::strtoull(v, nullptr, 10);
+  }
   server::KvdServer server(config, limits);
   // A removed member stops like etcd does, through the same path as SIGTERM.
   static std::atomic<bool> removed{false};

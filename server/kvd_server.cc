@@ -293,6 +293,11 @@ void KvdServer::RegisterMemberMetrics() {
   r.AddCallback("kvd_raft_applied_index",
                 "The highest raft log index applied to this member's store.", MetricType::kGauge,
                 [node] { return static_cast<double>(node->applied_index()); });
+  r.AddCallback("kvd_raft_log_first_index",
+                "The first raft log index this member still holds; older entries were compacted "
+                "behind a snapshot.",
+                MetricType::kGauge,
+                [node] { return static_cast<double>(node->log_first_index()); });
 }
 
 }  // namespace server

@@ -874,6 +874,7 @@ void Node::ApplyCommitted(std::vector<raft::Entry>& entries) {
       ApplyMembership(index, cc);
       PublishApplied(index);
     } else {
+      committed_bytes_since_snapshot_ += raft::EntrySizeBytes(e);
       if (!e.data.empty()) job.entries.push_back(std::move(e));
       job.last_index = index;
     }
@@ -1171,33 +1172,63 @@ void Node::MaybeExpireLeases() {
 void Node::MaybeSnapshot() {
   // At what the store applied (a snapshot is sent as a store checkpoint, which must cover it).
   const uint64_t applied = applied_.load();
-  if (applied <= snapshot_index_ || applied - snapshot_index_ < config_.snapshot_count) return;
+  if (applied <= snapshot_index_) return;
+  const bool by_count = applied - snapshot_index_ >= config_.snapshot_count;
+  const bool by_bytes = limits_.snapshot_trigger_bytes > 0 &&
+                        committed_bytes_since_snapshot_ >= limits_.snapshot_trigger_bytes;
+  if (!by_count && !by_bytes) return;
   raft::Snapshot created;
   // The snapshot's data is the membership (a member restored from it learns the peer URLs).
   // Conf changes are applied only once the apply thread is idle, so the membership now is the
   // one at `applied`.
-  kvstore::Status s = log_->CreateSnapshot(applied, conf_state_,
-                                           membership_.ToProto().SerializeAsString(), &created);
+  // Not synced (this is the raft thread, and it may run every second under load): the store's
+  // state at `applied` and this record are in the shared WAL before the compaction below, and a
+  // crash keeps a prefix of it; losing them only leaves the older snapshot and a longer log.
+  kvstore::Status s = log_->CreateSnapshot(
+      applied, conf_state_, membership_.ToProto().SerializeAsString(), &created, /*sync=*/false);
   if (!s.ok()) {
     KVD_LOG("raft snapshot at %llu failed: %s", static_cast<unsigned long long>(applied),
             s.message().c_str());
     return;
   }
   snapshot_index_ = applied;
-  if (snapshot_index_ > limits_.log_retain_entries) {
-    const uint64_t compact_to = snapshot_index_ - limits_.log_retain_entries;
-    if (compact_to >= log_->FirstIndex()) {
-      s = log_->Compact(compact_to);
-      if (!s.ok()) {
-        KVD_LOG("raft log compaction to %llu failed: %s",
-                static_cast<unsigned long long>(compact_to), s.message().c_str());
-      }
+  committed_bytes_since_snapshot_ = 0;
+  // Keep log_retain_entries behind the snapshot, or fewer when they exceed log_retain_bytes;
+  // but a leader keeps, within the entry rule, what its slowest follower still needs, so that a
+  // follower lagging by more than the bytes (a restart, a stall) catches up from the log instead
+  // of a whole-store snapshot.
+  uint64_t compact_to = snapshot_index_ > limits_.log_retain_entries
+                            ? snapshot_index_ - limits_.log_retain_entries
+                            : 0;
+  uint64_t by_bytes_to = log_->IndexKeepingBytes(snapshot_index_, limits_.log_retain_bytes);
+  if (by_bytes_to > compact_to) {
+    const raft::NodeStatus st = raft_->Status();
+    for (const auto& [id, pr] : st.progress) {
+      if (id != config_.member_id) by_bytes_to = std::min(by_bytes_to, pr.match);
+    }
+    compact_to = std::max(compact_to, by_bytes_to);
+  }
+  if (compact_to >= log_->FirstIndex()) {
+    s = log_->Compact(compact_to);
+    if (!s.ok()) {
+      KVD_LOG("raft log compaction to %llu failed: %s", static_cast<unsigned long long>(compact_to),
+              s.message().c_str());
     }
   }
-  KVD_LOG("raft snapshot at index %llu; log now %llu..%llu",
-          static_cast<unsigned long long>(snapshot_index_),
-          static_cast<unsigned long long>(log_->FirstIndex()),
-          static_cast<unsigned long long>(log_->LastIndex()));
+  const int64_t now_ms = NowMs();
+  if (now_ms - snapshot_logged_ms_ < 60000) {
+    ++snapshots_unlogged_;
+    return;
+  }
+  KVD_LOG(
+      "raft snapshot at index %llu; log now %llu..%llu (%llu more snapshots since the "
+      "last such line)",
+      static_cast<unsigned long long>(snapshot_index_),
+      static_cast<unsigned long long>(log_->FirstIndex()),
+      static_cast<unsigned long long>(log_->LastIndex()),
+      static_cast<unsigned long long>(snapshots_unlogged_));
+  snapshot_logged_ms_ = now_ms;
+  snapshots_unlogged_ = 0;
 }
 
 void Node::FailEverything(const kvstore::Status& s) {

@@ -101,6 +101,15 @@ struct NodeLimits {
   size_t proposal_batch_bytes_max = 1u << 20;
   // Raft log entries kept behind a snapshot for slow followers (etcd keeps 5000).
   uint64_t log_retain_entries = 5000;
+  // A snapshot (and log compaction) is also taken once this many bytes of entries
+  // (raft::EntrySizeBytes) were committed since the last one, and then at most about
+  // log_retain_bytes of log is kept behind it (fewer than log_retain_entries when entries are
+  // big). Why: kvd's entries batch many requests, so --snapshot-count entries can be gigabytes
+  // and the log's RocksDB family was flushed and compacted in full; truncated this soon, most
+  // entries are deleted while still in the memtable (16 MiB), and a flush drops them. 0 turns
+  // the byte rule off.
+  uint64_t snapshot_trigger_bytes = 4u << 20;
+  uint64_t log_retain_bytes = 4u << 20;
   // Keys per MvccStore::CompactStep between two Readys.
   size_t compact_step_keys = 1000;
   // Proposals handed to the RawNode per loop iteration (the rest wait for the next one).
@@ -246,6 +255,9 @@ class Node {
   uint64_t commit_index() const { return commit_.load(); }
   // The last index the store applied (the apply thread publishes it).
   uint64_t applied_index() const { return applied_.load(); }
+  // The first index the raft log still holds (older entries were compacted behind a snapshot).
+  // Any thread.
+  uint64_t log_first_index() const { return log_->FirstIndex(); }
   bool is_leader() const { return leader() == member_id(); }
   // Whether this member is a learner in the configuration it applied last (any thread).
   bool is_learner() const { return learner_.load(); }
@@ -403,6 +415,14 @@ class Node {
   raft::HardState hard_state_;
   uint64_t raft_applied_ = 0;  // last committed index handed to the apply thread
   uint64_t snapshot_index_ = 0;
+  // Bytes (raft::EntrySizeBytes) of the entries handed to the apply thread since the last
+  // snapshot was taken: MaybeSnapshot's byte trigger (approximate: reset to 0 at a snapshot,
+  // which is taken at the store's applied index, a little behind).
+  uint64_t committed_bytes_since_snapshot_ = 0;
+  // When MaybeSnapshot last logged, and how many snapshots it took silently since (a snapshot
+  // can come every second under load: the log line is rate-limited).
+  int64_t snapshot_logged_ms_ = 0;
+  uint64_t snapshots_unlogged_ = 0;
   std::map<int64_t, int64_t> revoking_;
   // The Ready being persisted (must_sync), and the messages that wait for its fsync.
   bool ready_outstanding_ = false;

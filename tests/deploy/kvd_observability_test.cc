@@ -97,7 +97,8 @@ TEST_CASE("a kvd member serves etcd's metrics, probes and JSON logs", "[observab
         "etcd_disk_backend_commit_duration_seconds", "etcd_mvcc_db_total_size_in_bytes",
         "etcd_debugging_mvcc_watcher_total", "etcd_server_quota_backend_bytes",
         "process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds",
-        "process_start_time_seconds", "kvd_raft_term", "kvd_raft_applied_index"}) {
+        "process_start_time_seconds", "kvd_raft_term", "kvd_raft_applied_index",
+        "kvd_raft_log_first_index"}) {
     INFO(family);
     CHECK(m.find("# TYPE " + std::string(family) + " ") != std::string::npos);
   }

@@ -310,6 +310,42 @@ TEST_CASE("RaftLogStore serves recent entries from its cache and older ones from
   CHECK(got == std::vector<raft::Entry>(ents.begin() + 38, ents.begin() + 41));
 }
 
+TEST_CASE("RaftLogStore::IndexKeepingBytes finds the shortest suffix of at least N bytes",
+          "[raft_log]") {
+  // Goal: the byte-based compaction point keeps at least the asked bytes, no more than one
+  // entry beyond them, and answers 0 whenever the cache cannot tell.
+  TempDir dir;
+  kvstore::RaftLogStoreOptions options;
+  options.cache_bytes_max = uint64_t{10} * (24 + 8);  // ten entries of 32 bytes each
+  OpenLog log;
+  REQUIRE(log.Reopen(dir.str(), options).ok());
+  std::vector<raft::Entry> ents;
+  for (uint64_t i = 1; i <= 50; ++i) ents.push_back(MakeEntry(1, i, "12345678"));
+  REQUIRE(log.store->Append(ents).ok());  // the cache now holds 41..50
+
+  CHECK(log.store->IndexKeepingBytes(50, 32) == 49);   // one entry is enough
+  CHECK(log.store->IndexKeepingBytes(50, 33) == 48);   // 33 bytes need two
+  CHECK(log.store->IndexKeepingBytes(50, 64) == 48);   // exactly two
+  CHECK(log.store->IndexKeepingBytes(45, 96) == 42);   // 43..45
+  CHECK(log.store->IndexKeepingBytes(50, 320) == 40);  // the whole cache, 41..50
+  CHECK(log.store->IndexKeepingBytes(50, 321) == 0);   // older than the cache: unknown
+  CHECK(log.store->IndexKeepingBytes(40, 1) == 0);     // upto itself is not cached
+  CHECK(log.store->IndexKeepingBytes(50, 0) == 0);     // nothing asked: keep everything
+
+  // Entries of different sizes are summed as raft::EntrySizeBytes counts them; the cache
+  // trims to 45..51 (6 x 32 + 124 bytes).
+  REQUIRE(log.store->Append({MakeEntry(1, 51, std::string(100, 'x'))}).ok());
+  CHECK(log.store->IndexKeepingBytes(51, 124) == 50);
+  CHECK(log.store->IndexKeepingBytes(51, 125) == 49);
+  CHECK(log.store->IndexKeepingBytes(51, 124 + 6 * 32) == 44);
+  CHECK(log.store->IndexKeepingBytes(51, 124 + 6 * 32 + 1) == 0);
+
+  // A compaction drops entries from the cache: they no longer count.
+  REQUIRE(log.store->Compact(48).ok());
+  CHECK(log.store->IndexKeepingBytes(51, 124 + 2 * 32) == 48);
+  CHECK(log.store->IndexKeepingBytes(51, 124 + 2 * 32 + 1) == 0);
+}
+
 namespace {
 
 // Opens a log with entries 1..10 (term 2) and commit 10, then closes it.
