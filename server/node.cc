@@ -786,6 +786,7 @@ void Node::HandleReady() {
     RestoreMembership(rd.snapshot);
     raft_applied_ = std::max(raft_applied_, rd.snapshot.metadata.index);
     snapshot_index_ = std::max(snapshot_index_, rd.snapshot.metadata.index);
+    committed_bytes_since_snapshot_ = 0;
     PublishApplied(rd.snapshot.metadata.index);
   }
   // Committed entries are durable already (an earlier Ready's): apply them while this Ready's
@@ -1196,17 +1197,22 @@ void Node::MaybeSnapshot() {
   // Keep log_retain_entries behind the snapshot, or fewer when they exceed log_retain_bytes;
   // but a leader keeps, within the entry rule, what its slowest follower still needs, so that a
   // follower lagging by more than the bytes (a restart, a stall) catches up from the log instead
-  // of a whole-store snapshot.
+  // of a whole-store snapshot; it holds the log back by at most 3 x log_retain_bytes, so that a
+  // member that is gone (or added and never started) cannot turn the byte rule off.
   uint64_t compact_to = snapshot_index_ > limits_.log_retain_entries
                             ? snapshot_index_ - limits_.log_retain_entries
                             : 0;
-  uint64_t by_bytes_to = log_->IndexKeepingBytes(snapshot_index_, limits_.log_retain_bytes);
-  if (by_bytes_to > compact_to) {
-    const raft::NodeStatus st = raft_->Status();
-    for (const auto& [id, pr] : st.progress) {
-      if (id != config_.member_id) by_bytes_to = std::min(by_bytes_to, pr.match);
+  if (limits_.snapshot_trigger_bytes > 0) {
+    uint64_t by_bytes_to = log_->IndexKeepingBytes(snapshot_index_, limits_.log_retain_bytes);
+    if (by_bytes_to > compact_to) {
+      const raft::NodeStatus st = raft_->Status();  // progress is empty unless leader
+      for (const auto& [id, pr] : st.progress) {
+        if (id != config_.member_id) by_bytes_to = std::min(by_bytes_to, pr.match);
+      }
+      by_bytes_to = std::max(
+          by_bytes_to, log_->IndexKeepingBytes(snapshot_index_, 3 * limits_.log_retain_bytes));
+      compact_to = std::max(compact_to, by_bytes_to);
     }
-    compact_to = std::max(compact_to, by_bytes_to);
   }
   if (compact_to >= log_->FirstIndex()) {
     s = log_->Compact(compact_to);

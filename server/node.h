@@ -104,10 +104,13 @@ struct NodeLimits {
   // A snapshot (and log compaction) is also taken once this many bytes of entries
   // (raft::EntrySizeBytes) were committed since the last one, and then at most about
   // log_retain_bytes of log is kept behind it (fewer than log_retain_entries when entries are
-  // big). Why: kvd's entries batch many requests, so --snapshot-count entries can be gigabytes
-  // and the log's RocksDB family was flushed and compacted in full; truncated this soon, most
-  // entries are deleted while still in the memtable (16 MiB), and a flush drops them. 0 turns
-  // the byte rule off.
+  // big; a leader keeps more for a lagging follower, up to 3 x log_retain_bytes). Why: kvd's
+  // entries batch many requests, so --snapshot-count entries can be gigabytes and the log's
+  // RocksDB family was flushed and compacted in full; truncated this soon, most entries are
+  // deleted while still in the memtable (16 MiB), and a flush drops them.
+  // snapshot_trigger_bytes 0 turns the byte rule off (both parts). The bytes are counted over
+  // the raft log store's cache of recent entries (RaftLogStoreOptions::cache_bytes_max, 16
+  // MiB): with log_retain_bytes at or above it nothing is compacted by bytes.
   uint64_t snapshot_trigger_bytes = 4u << 20;
   uint64_t log_retain_bytes = 4u << 20;
   // Keys per MvccStore::CompactStep between two Readys.
