@@ -2,6 +2,8 @@
 
 #include <array>
 
+#include "kvstore/status.h"
+
 namespace kvstore::codec {
 
 namespace {
@@ -129,6 +131,18 @@ bool DecodeRevKey(std::string_view raw, int64_t* main, int64_t* sub) {
   return true;
 }
 
+namespace {
+
+// The kind byte and the three varints of a put's record.
+void PutRecordHeader(std::string* out, char kind, const Record& r) {
+  out->push_back(kind);
+  PutVarint(out, static_cast<uint64_t>(r.create_revision));
+  PutVarint(out, static_cast<uint64_t>(r.version));
+  PutVarint(out, static_cast<uint64_t>(r.lease));
+}
+
+}  // namespace
+
 std::string EncodeRecord(const Record& r) {
   std::string out;
   if (r.tombstone) {
@@ -136,29 +150,39 @@ std::string EncodeRecord(const Record& r) {
     return out;
   }
   out.reserve(r.value.size() + 16);
-  out.push_back(kKindPut);
-  PutVarint(&out, static_cast<uint64_t>(r.create_revision));
-  PutVarint(&out, static_cast<uint64_t>(r.version));
-  PutVarint(&out, static_cast<uint64_t>(r.lease));
+  PutRecordHeader(&out, kKindPut, r);
   out.append(r.value);
   return out;
 }
 
-bool DecodeRecord(std::string_view raw, Record* r, bool want_value) {
+std::string EncodeRecordWithoutValue(const Record& r) {
+  KV_CHECK(!r.tombstone, "a tombstone has no value to leave out");
+  std::string out;
+  PutRecordHeader(&out, kKindPutValueInKv, r);
+  return out;
+}
+
+bool DecodeRecord(std::string_view raw, Record* r, bool want_value, bool* value_in_kv) {
   if (raw.empty()) return false;
   char kind = raw.front();
   raw.remove_prefix(1);
   *r = Record();
+  if (value_in_kv != nullptr) *value_in_kv = false;
   if (kind == kKindTombstone) {
     r->tombstone = true;
     return raw.empty();
   }
-  if (kind != kKindPut) return false;
+  const bool elsewhere = kind == kKindPutValueInKv && value_in_kv != nullptr;
+  if (kind != kKindPut && !elsewhere) return false;
   uint64_t c = 0, v = 0, l = 0;
   if (!GetVarint(&raw, &c) || !GetVarint(&raw, &v) || !GetVarint(&raw, &l)) return false;
   r->create_revision = static_cast<int64_t>(c);
   r->version = static_cast<int64_t>(v);
   r->lease = static_cast<int64_t>(l);
+  if (elsewhere) {
+    *value_in_kv = true;
+    return raw.empty();
+  }
   if (want_value) r->value.assign(raw.data(), raw.size());
   return true;
 }

@@ -6,6 +6,8 @@
 //   first (a Range at revision R is one Seek per key).
 // kv CF value = kind byte (0 = put, 1 = tombstone) then, for puts, varint create_revision,
 //   varint version, varint lease, and the raw value.
+// latest CF value = rev key, then the same record, or for a long value kind 2 and the varints
+//   without the value (read it from the kv CF).
 // rev CF key  = be64(main) | be32(sub);  value = kind byte + user key.
 #pragma once
 
@@ -17,6 +19,9 @@ namespace kvstore::codec {
 
 inline constexpr char kKindPut = 0;
 inline constexpr char kKindTombstone = 1;
+// mvcc_latest only: a put whose value was not copied there (StoreOptions::
+// latest_value_bytes_max); the value is in the kv CF's record of the same revision.
+inline constexpr char kKindPutValueInKv = 2;
 inline constexpr size_t kRevSuffixBytes = 12;
 
 // Escaped key plus the 0x00 0x01 terminator: the common prefix of all versions of `key`.
@@ -46,7 +51,14 @@ struct Record {
   std::string value;
 };
 std::string EncodeRecord(const Record& r);
-[[nodiscard]] bool DecodeRecord(std::string_view raw, Record* r, bool want_value = true);
+// A put's record without its value, kind kKindPutValueInKv (latest CF only). Precondition:
+// !r.tombstone (checked).
+std::string EncodeRecordWithoutValue(const Record& r);
+// Decodes a record. Kind kKindPutValueInKv is accepted only when `value_in_kv` is not null
+// (the latest CF); it then sets *value_in_kv = true and leaves the value empty (otherwise
+// *value_in_kv = false).
+[[nodiscard]] bool DecodeRecord(std::string_view raw, Record* r, bool want_value = true,
+                                bool* value_in_kv = nullptr);
 
 void PutBe64(std::string* out, uint64_t v);
 uint64_t GetBe64(const char* p);

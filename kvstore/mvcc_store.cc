@@ -468,12 +468,30 @@ struct MvccStore::Impl {
 
   // ---- low-level reads ----
 
-  // Decodes a latest CF value (rev key + record) into *ver.
-  static bool DecodeLatest(std::string_view raw, Version* ver, bool want_value) {
-    if (raw.size() < 12 || !codec::DecodeRevKey(raw.substr(0, 12), &ver->main, &ver->sub)) {
-      return false;
+  // Decodes a latest CF value (rev key + record) into *ver; a value the record left out
+  // (codec::kKindPutValueInKv) is read from the kv CF through `v` when want_value.
+  Status DecodeLatest(const View& v, std::string_view raw, Version* ver, bool want_value) const {
+    bool value_in_kv = false;
+    if (raw.size() < 12 || !codec::DecodeRevKey(raw.substr(0, 12), &ver->main, &ver->sub) ||
+        !codec::DecodeRecord(raw.substr(12), &ver->rec, want_value, &value_in_kv)) {
+      return CorruptMeta("bad latest entry");
     }
-    return codec::DecodeRecord(raw.substr(12), &ver->rec, want_value);
+    if (!value_in_kv || !want_value) return Status::Ok();
+    rocksdb::ReadOptions ro;
+    ro.snapshot = v.snap;
+    std::string kv_raw;
+    const std::string kv_key = codec::KvKey(ver->key, ver->main, ver->sub);
+    rocksdb::Status s = v.batch != nullptr
+                            ? v.batch->GetFromBatchAndDB(db(), ro, kv, kv_key, &kv_raw)
+                            : db()->Get(ro, kv, kv_key, &kv_raw);
+    if (s.IsNotFound()) return CorruptMeta("latest entry without its kv record");
+    if (!s.ok()) return FromRocks(s, "read kv");
+    codec::Record full;
+    if (!codec::DecodeRecord(kv_raw, &full, true) || full.tombstone) {
+      return CorruptMeta("bad kv record for a latest entry");
+    }
+    ver->rec.value = std::move(full.value);
+    return Status::Ok();
   }
 
   // The newest version of `key` with main <= at_rev; nullopt when none. With at_rev == kMaxRev
@@ -493,7 +511,7 @@ struct MvccStore::Impl {
       if (!s.ok()) return FromRocks(s, "read latest");
       Version ver;
       ver.key.assign(key);
-      if (!DecodeLatest(raw, &ver, want_value)) return CorruptMeta("bad latest entry");
+      if (Status ds = DecodeLatest(v, raw, &ver, want_value); !ds.ok()) return ds;
       *out = std::move(ver);
       return Status::Ok();
     }
@@ -532,7 +550,7 @@ struct MvccStore::Impl {
         std::string_view k = Sv(it->key());
         if (!open_end && k >= std::string_view(range.range_end)) break;
         ver.key.assign(k);
-        if (!DecodeLatest(Sv(it->value()), &ver, want_value)) return CorruptMeta("bad latest");
+        if (Status ds = DecodeLatest(v, Sv(it->value()), &ver, want_value); !ds.ok()) return ds;
         if (!fn(ver)) break;
       }
       return FromRocks(it->status(), "scan latest");
@@ -705,7 +723,9 @@ struct MvccStore::Impl {
       if (!latest_done) del(latest, key);
     } else {
       std::string lv = codec::RevKey(r, sub);
-      lv.append(codec::EncodeRecord(rec));
+      lv.append(rec.value.size() > opts.latest_value_bytes_max
+                    ? codec::EncodeRecordWithoutValue(rec)
+                    : codec::EncodeRecord(rec));
       put(latest, key, lv);
     }
     const int64_t old_lease = prev && prev->live() ? prev->rec.lease : 0;
@@ -729,11 +749,15 @@ struct MvccStore::Impl {
 
   Status DoPut(TxnWrite* t, const etcdserverpb::PutRequest& p, etcdserverpb::PutResponse* resp) {
     if (p.lease() != 0 && !LeaseExists(p.lease())) return errors::LeaseNotFound();
+    // The previous value is read only for prev_kv (response and events) and ignore_value: a
+    // value kept in the kv CF alone (latest_value_bytes_max) costs one more lookup.
     std::optional<Version> prev;
     const auto pending = in_plain_put ? put_overlay.find(p.key()) : put_overlay.end();
     if (pending != put_overlay.end()) {
       prev = pending->second;
-    } else if (Status s = Newest(ApplyView(), p.key(), kMaxRev, true, &prev); !s.ok()) {
+    } else if (Status s = Newest(ApplyView(), p.key(), kMaxRev,
+                                 p.prev_kv() || p.ignore_value() || t->want_events, &prev);
+               !s.ok()) {
       return s;
     }
     const bool had = prev && prev->live();
@@ -1011,7 +1035,8 @@ struct MvccStore::Impl {
     std::vector<Version> victims;
     for (const auto& k : keys) {
       std::optional<Version> v;
-      if (Status s = Newest(ApplyView(), k, kMaxRev, true, &v); !s.ok()) return s;
+      // Values only for the events' prev_kv (a revoke answers none).
+      if (Status s = Newest(ApplyView(), k, kMaxRev, t->want_events, &v); !s.ok()) return s;
       if (v && v->live() && v->rec.lease == id) victims.push_back(std::move(*v));
     }
     if (Status s = DeleteKeys(t, victims); !s.ok()) return s;

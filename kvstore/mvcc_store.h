@@ -56,6 +56,14 @@ struct StoreOptions {
   // Loop limit for leases: max keys deleted by one revoke is unbounded by design (one
   // revision), but one Apply batch may hold at most this many entries.
   size_t apply_batch_entries_max = 10'000;
+  // Values longer than this (bytes) are not copied into the latest CF: its record then points
+  // at the kv CF's record of the same revision, which a read at the newest revision fetches
+  // with one more point lookup. Why: every byte of the latest CF is written again to the WAL,
+  // by a flush and by compactions, so a big value cost three more copies per put (about a
+  // third of the bytes a member wrote per 1 KiB put, docs/performance.md). Small values stay,
+  // so that reads of them remain one lookup. Each store decides alone (the latest CF is a local
+  // index; HashKV reads the kv CF), and records of both kinds may coexist.
+  size_t latest_value_bytes_max = 512;
   EngineOptions engine = StoreEngineOptions();
 };
 

@@ -1,4 +1,6 @@
 // Unit tests of MvccStore's etcd semantics: revisions, ranges, puts, deletes, txns, compaction.
+#include <rocksdb/db.h>
+
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <random>
@@ -274,6 +276,80 @@ TEST_CASE("put: prev_kv, ignore_value, ignore_lease and their errors", "[mvcc]")
   CHECK(s.Do(PutReq("k", "x", 99)) == errors::LeaseNotFound());
   CHECK(errors::LeaseNotFound().code() == Code::kNotFound);
   CHECK(s.Do(PutReq("", "x")) == errors::KeyNotProvided());
+}
+
+TEST_CASE("latest CF: a long value is kept in the kv CF only and every read still returns it",
+          "[mvcc]") {
+  // Goal: with latest_value_bytes_max, the latest CF record of a long value leaves it out, and
+  // gets, ranges, prev_kv, ignore_value, value compares, deletes, events and a reopen with
+  // another limit all still see the value.
+  kvstore::StoreOptions opts;
+  opts.latest_value_bytes_max = 8;
+  TestStore s(opts);
+  const std::string big(1000, 'B');
+  auto latest_record = [&](const std::string& key) {
+    std::string raw;
+    REQUIRE(
+        s.engine().db()->Get(rocksdb::ReadOptions(), s.engine().Cf("mvcc_latest"), key, &raw).ok());
+    return raw;
+  };
+  REQUIRE(s.Do(PutReq("big", big)).ok());
+  REQUIRE(s.Do(PutReq("eight", "12345678")).ok());
+  // 12 bytes of revision, the kind, three one-byte varints; the 8-byte value stays.
+  CHECK(latest_record("big").size() == 16);
+  CHECK(latest_record("big")[12] == kvstore::codec::kKindPutValueInKv);
+  CHECK(latest_record("eight").size() == 24);
+  CHECK(latest_record("eight")[12] == kvstore::codec::kKindPut);
+
+  CHECK(s.Get("big").kvs(0).value() == big);
+  auto all = s.Get("a", "z");
+  REQUIRE(all.kvs_size() == 2);
+  CHECK(all.kvs(0).value() == big);
+  CHECK(all.kvs(1).value() == "12345678");
+  RangeRequest keys_only = RangeOf("a", "z");
+  keys_only.set_keys_only(true);
+  etcdserverpb::RangeResponse ko;
+  REQUIRE(s->Range(keys_only, &ko).ok());
+  CHECK(ko.kvs(0).value().empty());
+  CHECK(ko.count() == 2);
+
+  kvdpb::InternalResponse out;
+  auto again = PutReq("big", big + "2");
+  again.mutable_put()->set_prev_kv(true);
+  REQUIRE(s.Do(again, &out).ok());
+  CHECK(out.put().prev_kv().value() == big);
+  auto keep = PutReq("big", "");
+  keep.mutable_put()->set_ignore_value(true);
+  REQUIRE(s.Do(keep).ok());
+  CHECK(s.Get("big").kvs(0).value() == big + "2");
+  CHECK(s.Get("big").kvs(0).version() == 3);
+
+  etcdserverpb::TxnRequest txn;
+  auto* cmp = txn.add_compare();
+  *cmp = Cmp("big", etcdserverpb::Compare::VALUE, etcdserverpb::Compare::EQUAL, 0);
+  cmp->set_value(big + "2");
+  *txn.add_success() = OpPut("txn", "ok");
+  REQUIRE(s.Do(kvtest::TxnReq(txn), &out).ok());
+  CHECK(out.txn().succeeded());
+
+  REQUIRE(s.Do(DelReq("big", "", true), &out).ok());
+  CHECK(out.delete_range().prev_kvs(0).value() == big + "2");
+  std::vector<mvccpb::Event> evs;
+  int64_t next = 0;
+  REQUIRE(s->ReadEvents({"big", ""}, 1, s->CurrentRevision(), 100, true, &evs, &next).ok());
+  REQUIRE(evs.size() == 4);
+  CHECK(evs[3].type() == mvccpb::Event::DELETE);
+  CHECK(evs[3].prev_kv().value() == big + "2");
+
+  // Records of both kinds stay readable whatever limit the store is reopened with.
+  REQUIRE(s.Do(PutReq("big", big)).ok());
+  s.set_options(kvstore::StoreOptions());  // 512: the 8-byte value above still fits
+  s.Reopen();
+  CHECK(s.Get("big").kvs(0).value() == big);
+  CHECK(s.Get("eight").kvs(0).value() == "12345678");
+  REQUIRE(s.Do(PutReq("big", big + "3")).ok());
+  CHECK(latest_record("big")[12] == kvstore::codec::kKindPutValueInKv);
+  CHECK(s.Get("big").kvs(0).value() == big + "3");
 }
 
 TEST_CASE("delete: ranges, prev_kv and one revision for many keys", "[mvcc]") {

@@ -88,6 +88,8 @@ class TestStore {
     Close();
     Open();
   }
+  // Options for the next Open / Reopen.
+  void set_options(const kvstore::StoreOptions& opts) { opts_ = opts; }
 
   kvstore::Status Do(const kvdpb::InternalRequest& req, kvdpb::InternalResponse* out = nullptr,
                      int64_t now_ms = 0) {
