@@ -174,10 +174,14 @@ struct Version {
   int64_t main = 0;
   int64_t sub = 0;
   codec::Record rec;
+  // The value is in the kv CF only and was not read yet (a scan that reads it later, for the
+  // keys it returns: ScanLive's defer_kv_values). FillKv refuses such a version with its value.
+  bool value_in_kv = false;
   bool live() const { return !rec.tombstone; }
 };
 
 void FillKv(const Version& v, bool with_value, mvccpb::KeyValue* kv) {
+  KV_CHECK(!with_value || !v.value_in_kv, "a value left in the kv CF was never read");
   kv->set_key(v.key);
   kv->set_create_revision(v.rec.create_revision);
   kv->set_mod_revision(v.main);
@@ -469,14 +473,23 @@ struct MvccStore::Impl {
   // ---- low-level reads ----
 
   // Decodes a latest CF value (rev key + record) into *ver; a value the record left out
-  // (codec::kKindPutValueInKv) is read from the kv CF through `v` when want_value.
-  Status DecodeLatest(const View& v, std::string_view raw, Version* ver, bool want_value) const {
+  // (codec::kKindPutValueInKv) is read from the kv CF through `v` when want_value, or, with
+  // defer_kv_value, only marked (Version::value_in_kv) for ReadKvValue later.
+  Status DecodeLatest(const View& v, std::string_view raw, Version* ver, bool want_value,
+                      bool defer_kv_value = false) const {
     bool value_in_kv = false;
+    ver->value_in_kv = false;
     if (raw.size() < 12 || !codec::DecodeRevKey(raw.substr(0, 12), &ver->main, &ver->sub) ||
         !codec::DecodeRecord(raw.substr(12), &ver->rec, want_value, &value_in_kv)) {
       return CorruptMeta("bad latest entry");
     }
     if (!value_in_kv || !want_value) return Status::Ok();
+    ver->value_in_kv = true;
+    return defer_kv_value ? Status::Ok() : ReadKvValue(v, ver);
+  }
+
+  // Reads the value of *ver (a live put) from its kv CF record through `v`; clears value_in_kv.
+  Status ReadKvValue(const View& v, Version* ver) const {
     rocksdb::ReadOptions ro;
     ro.snapshot = v.snap;
     std::string kv_raw;
@@ -491,6 +504,7 @@ struct MvccStore::Impl {
       return CorruptMeta("bad kv record for a latest entry");
     }
     ver->rec.value = std::move(full.value);
+    ver->value_in_kv = false;
     return Status::Ok();
   }
 
@@ -531,9 +545,12 @@ struct MvccStore::Impl {
   }
 
   // Calls fn(version) for every key in `range` live at revision at_rev, in key order, until fn
-  // returns false. Values are decoded only when want_value.
+  // returns false. Values are decoded only when want_value; with defer_kv_values, a value kept
+  // in the kv CF only is not read but marked (Version::value_in_kv; the caller reads it with
+  // ReadKvValue for the versions it keeps).
   Status ScanLive(const View& v, const KeyRange& range, int64_t at_rev, bool want_value,
-                  const std::function<bool(const Version&)>& fn) const {
+                  const std::function<bool(const Version&)>& fn,
+                  bool defer_kv_values = false) const {
     if (range.range_end.empty()) {
       std::optional<Version> ver;
       if (Status s = Newest(v, range.key, at_rev, want_value, &ver); !s.ok()) return s;
@@ -550,7 +567,10 @@ struct MvccStore::Impl {
         std::string_view k = Sv(it->key());
         if (!open_end && k >= std::string_view(range.range_end)) break;
         ver.key.assign(k);
-        if (Status ds = DecodeLatest(v, Sv(it->value()), &ver, want_value); !ds.ok()) return ds;
+        if (Status ds = DecodeLatest(v, Sv(it->value()), &ver, want_value, defer_kv_values);
+            !ds.ok()) {
+          return ds;
+        }
         if (!fn(ver)) break;
       }
       return FromRocks(it->status(), "scan latest");
@@ -612,6 +632,9 @@ struct MvccStore::Impl {
     // Sorting by value needs values even for keys_only (etcd drops them after sorting).
     const bool want_value =
         !r.count_only() && (!r.keys_only() || r.sort_target() == RangeRequest::VALUE);
+    // Values kept in the kv CF only are read for the keys returned, after filters and limit
+    // (count visits every key), unless the sort needs them all.
+    const bool defer_kv_values = r.sort_target() != RangeRequest::VALUE;
     Status s = ScanLive(
         v, KeyRange{r.key(), r.range_end()}, at == cur_rev ? kMaxRev : at, want_value,
         [&](const Version& ver) {
@@ -620,7 +643,8 @@ struct MvccStore::Impl {
             found.push_back(ver);
           }
           return true;
-        });
+        },
+        defer_kv_values);
     if (!s.ok()) return s;
     auto drop = [&](auto pred) {
       found.erase(std::remove_if(found.begin(), found.end(), pred), found.end());
@@ -665,7 +689,12 @@ struct MvccStore::Impl {
       found.resize(static_cast<size_t>(r.limit()));
       resp->set_more(true);
     }
-    for (const auto& ver : found) FillKv(ver, !r.keys_only(), resp->add_kvs());
+    for (auto& ver : found) {
+      if (ver.value_in_kv && !r.keys_only()) {
+        if (Status rs = ReadKvValue(v, &ver); !rs.ok()) return rs;
+      }
+      FillKv(ver, !r.keys_only(), resp->add_kvs());
+    }
     resp->set_count(count);
     resp->mutable_header()->set_revision(cur_rev);
     return Status::Ok();
@@ -844,14 +873,15 @@ struct MvccStore::Impl {
     for (const auto& c : r.compare()) {
       bool all = true;
       bool any = false;
-      Status s =
-          ScanLive(v, KeyRange{c.key(), c.range_end()}, kMaxRev, true, [&](const Version& ver) {
-            any = true;
-            mvccpb::KeyValue kvp;
-            FillKv(ver, true, &kvp);
-            if (!CompareKv(c, kvp)) all = false;
-            return all;
-          });
+      // Values only for a value compare (one more lookup each when kept in the kv CF only).
+      Status s = ScanLive(v, KeyRange{c.key(), c.range_end()}, kMaxRev,
+                          c.target() == Compare::VALUE, [&](const Version& ver) {
+                            any = true;
+                            mvccpb::KeyValue kvp;
+                            FillKv(ver, true, &kvp);
+                            if (!CompareKv(c, kvp)) all = false;
+                            return all;
+                          });
       if (!s.ok()) return s;
       if (!any) all = c.target() != Compare::VALUE && CompareKv(c, mvccpb::KeyValue());
       if (!all) {
@@ -1817,14 +1847,28 @@ Status MvccStore::WriteCheckpoint(const std::function<Status(std::string_view)>&
     buf.append(f);
   }
   uint64_t count = 0;
+  std::string full_latest;
   for (size_t i = 0; i < families.size(); ++i) {
+    const bool latest = families[i] == kCfLatest;
     auto it = v.Iter(impl_->engine->Cf(families[i]));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      rocksdb::Slice value = it->value();
+      if (latest && value.size() > 12 && value[12] == codec::kKindPutValueInKv) {
+        // A checkpoint carries whole latest records (the format kvd had before values could
+        // stay in the kv CF only), so that any kvd can restore it; the restored store simply
+        // holds those values in both families.
+        Version ver;
+        ver.key.assign(it->key().data(), it->key().size());
+        if (Status s = impl_->DecodeLatest(v, Sv(value), &ver, true); !s.ok()) return s;
+        full_latest = codec::RevKey(ver.main, ver.sub);
+        full_latest.append(codec::EncodeRecord(ver.rec));
+        value = rocksdb::Slice(full_latest);
+      }
       buf.push_back(static_cast<char>(i + 1));
       codec::PutVarint(&buf, it->key().size());
       buf.append(it->key().data(), it->key().size());
-      codec::PutVarint(&buf, it->value().size());
-      buf.append(it->value().data(), it->value().size());
+      codec::PutVarint(&buf, value.size());
+      buf.append(value.data(), value.size());
       ++count;
       if (Status s = flush(false); !s.ok()) return s;
     }

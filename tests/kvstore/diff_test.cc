@@ -176,7 +176,7 @@ std::string Replay(uint64_t seed) {
 
 // Runs one seed; returns "" on success, else a description of the first difference.
 // `latest_value_bytes_max` as in StoreOptions (3 mixes both kinds of latest record: the
-// generated values are 2 to 5 bytes long).
+// generated values are 0 to 6 bytes long).
 std::string RunSeed(uint64_t seed, int64_t ops, size_t latest_value_bytes_max) {
   Gen g(seed);
   kvtest::Model m;

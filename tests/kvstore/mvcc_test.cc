@@ -98,6 +98,32 @@ TEST_CASE("codec: escaped kv keys keep unsigned byte order and decode back", "[c
   }
 }
 
+TEST_CASE("codec: a record without its value is accepted only where the caller allows it",
+          "[codec]") {
+  // Goal: kind 02 (value kept in the kv CF) decodes for the latest CF only, with nothing after
+  // the varints, and a kv CF record can never be mistaken for it.
+  kvstore::codec::Record r;
+  r.create_revision = 300;
+  r.version = 2;
+  r.lease = 7;
+  r.value = "ignored";
+  const std::string enc = kvstore::codec::EncodeRecordWithoutValue(r);
+  CHECK(enc[0] == kvstore::codec::kKindPutValueInKv);
+  kvstore::codec::Record got;
+  bool in_kv = false;
+  REQUIRE(kvstore::codec::DecodeRecord(enc, &got, true, &in_kv));
+  CHECK(in_kv);
+  CHECK(got.create_revision == 300);
+  CHECK(got.version == 2);
+  CHECK(got.lease == 7);
+  CHECK(got.value.empty());
+  CHECK_FALSE(kvstore::codec::DecodeRecord(enc, &got, true));  // not in the kv CF
+  CHECK_FALSE(kvstore::codec::DecodeRecord(enc + "x", &got, true, &in_kv));
+  REQUIRE(kvstore::codec::DecodeRecord(kvstore::codec::EncodeRecord(r), &got, true, &in_kv));
+  CHECK_FALSE(in_kv);
+  CHECK(got.value == "ignored");
+}
+
 TEST_CASE("revisions: empty store is 1, each write bumps once, no-ops do not", "[mvcc]") {
   // Goal: etcd's revision rules for puts, deletes, no-op deletes and read-only txns.
   TestStore s;
@@ -312,6 +338,30 @@ TEST_CASE("latest CF: a long value is kept in the kv CF only and every read stil
   REQUIRE(s->Range(keys_only, &ko).ok());
   CHECK(ko.kvs(0).value().empty());
   CHECK(ko.count() == 2);
+  // A limit, a filter and a sort by value: values are read for the keys returned (or all of
+  // them, for the sort) and come back whole.
+  RangeRequest limited = RangeOf("a", "z");
+  limited.set_limit(1);
+  etcdserverpb::RangeResponse lr;
+  REQUIRE(s->Range(limited, &lr).ok());
+  REQUIRE(lr.kvs_size() == 1);
+  CHECK(lr.kvs(0).value() == big);
+  CHECK(lr.count() == 2);
+  CHECK(lr.more());
+  RangeRequest filtered = RangeOf("a", "z");
+  filtered.set_min_mod_revision(3);  // "eight" only
+  etcdserverpb::RangeResponse fr;
+  REQUIRE(s->Range(filtered, &fr).ok());
+  REQUIRE(fr.kvs_size() == 1);
+  CHECK(fr.kvs(0).value() == "12345678");
+  RangeRequest by_value = RangeOf("a", "z");
+  by_value.set_sort_target(RangeRequest::VALUE);
+  by_value.set_sort_order(RangeRequest::ASCEND);
+  etcdserverpb::RangeResponse vr;
+  REQUIRE(s->Range(by_value, &vr).ok());
+  REQUIRE(vr.kvs_size() == 2);
+  CHECK(vr.kvs(0).value() == "12345678");  // '1' < 'B'
+  CHECK(vr.kvs(1).value() == big);
 
   kvdpb::InternalResponse out;
   auto again = PutReq("big", big + "2");
@@ -350,6 +400,21 @@ TEST_CASE("latest CF: a long value is kept in the kv CF only and every read stil
   REQUIRE(s.Do(PutReq("big", big + "3")).ok());
   CHECK(latest_record("big")[12] == kvstore::codec::kKindPutValueInKv);
   CHECK(s.Get("big").kvs(0).value() == big + "3");
+
+  // A checkpoint carries the whole record (any kvd can restore it); the value reads back.
+  const std::string ck = s.dir().Sub("ck");
+  REQUIRE(s->WriteCheckpointFile(ck).ok());
+  TestStore restored;
+  REQUIRE(restored->RestoreCheckpointFile(ck).ok());
+  std::string raw;
+  REQUIRE(restored.engine()
+              .db()
+              ->Get(rocksdb::ReadOptions(), restored.engine().Cf("mvcc_latest"), "big", &raw)
+              .ok());
+  CHECK(raw.size() == 12 + 4 + big.size() + 1);
+  CHECK(raw[12] == kvstore::codec::kKindPut);
+  CHECK(restored.Get("big").kvs(0).value() == big + "3");
+  CHECK(restored.Get("a", "z").SerializeAsString() == s.Get("a", "z").SerializeAsString());
 }
 
 TEST_CASE("delete: ranges, prev_kv and one revision for many keys", "[mvcc]") {
