@@ -1,7 +1,5 @@
 #include "kvstore/codec.h"
 
-#include <array>
-
 #include "kvstore/status.h"
 
 namespace kvstore::codec {
@@ -185,21 +183,6 @@ bool DecodeRecord(std::string_view raw, Record* r, bool want_value, bool* value_
   }
   if (want_value) r->value.assign(raw.data(), raw.size());
   return true;
-}
-
-uint32_t Crc32c(uint32_t crc, std::string_view data) {
-  static const std::array<uint32_t, 256> table = [] {
-    std::array<uint32_t, 256> t{};
-    for (uint32_t i = 0; i < 256; ++i) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-      t[i] = c;
-    }
-    return t;
-  }();
-  crc = ~crc;
-  for (char ch : data) crc = table[(crc ^ static_cast<uint8_t>(ch)) & 0xff] ^ (crc >> 8);
-  return ~crc;
 }
 
 }  // namespace kvstore::codec

@@ -65,7 +65,4 @@ uint64_t GetBe64(const char* p);
 void PutVarint(std::string* out, uint64_t v);
 [[nodiscard]] bool GetVarint(std::string_view* in, uint64_t* v);
 
-// CRC-32C (Castagnoli), software table: used for HashKV and the checkpoint trailer.
-uint32_t Crc32c(uint32_t crc, std::string_view data);
-
 }  // namespace kvstore::codec

@@ -21,6 +21,7 @@
 #include <utility>
 
 #include "kvstore/codec.h"
+#include "kvstore/crc32c.h"
 #include "kvstore/failpoint.h"
 
 namespace kvstore {
@@ -1432,8 +1433,8 @@ Status MvccStore::HashKV(int64_t rev, uint32_t* hash, int64_t* compact_revision,
       std::string_view val = Sv(it->value());
       if (!val.empty() && val.front() == codec::kKindTombstone && main < compact) continue;
     }
-    crc = codec::Crc32c(crc, raw);
-    crc = codec::Crc32c(crc, Sv(it->value()));
+    crc = Crc32c(raw, crc);
+    crc = Crc32c(Sv(it->value()), crc);
   }
   if (Status s = FromRocks(it->status(), "hash kv"); !s.ok()) return s;
   *hash = crc;
@@ -1834,7 +1835,7 @@ Status MvccStore::WriteCheckpoint(const std::function<Status(std::string_view)>&
   uint32_t crc = 0;
   auto flush = [&](bool force) -> Status {
     if (buf.empty() || (!force && buf.size() < chunk_bytes)) return Status::Ok();
-    crc = codec::Crc32c(crc, buf);
+    crc = Crc32c(buf, crc);
     Status s = sink(buf);
     buf.clear();
     return s;
@@ -1876,7 +1877,7 @@ Status MvccStore::WriteCheckpoint(const std::function<Status(std::string_view)>&
   }
   buf.push_back('\0');
   codec::PutBe64(&buf, count);
-  crc = codec::Crc32c(crc, buf);
+  crc = Crc32c(buf, crc);
   for (int i = 3; i >= 0; --i) buf.push_back(static_cast<char>((crc >> (8 * i)) & 0xff));
   buf.append(kCheckpointEndMagic, kMagicBytes);
   Status s = sink(buf);
@@ -1923,7 +1924,7 @@ class CheckpointReader {
     if (n == 0) return Status::Ok();
     f_.read(out->data(), static_cast<std::streamsize>(n));
     if (!f_ || static_cast<size_t>(f_.gcount()) != n) return Bad("truncated");
-    if (track) crc_ = codec::Crc32c(crc_, *out);
+    if (track) crc_ = Crc32c(*out, crc_);
     return Status::Ok();
   }
   Status Byte(uint8_t* b) {

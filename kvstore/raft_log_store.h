@@ -38,6 +38,7 @@
 #include <string_view>
 #include <vector>
 
+#include "kvstore/crc32c.h"
 #include "kvstore/engine.h"
 #include "kvstore/status.h"
 #include "raft/storage.h"
@@ -49,12 +50,6 @@ class WriteBatch;
 }  // namespace rocksdb
 
 namespace kvstore {
-
-// CRC32C (Castagnoli) of `data`, extending `crc` (the CRC of the preceding bytes; 0 to start).
-// Uses the SSE4.2 instruction when the CPU has it, else a table; both give the same result.
-uint32_t Crc32c(std::string_view data, uint32_t crc = 0);
-// The table-driven version, always (exposed so tests can compare the two).
-uint32_t Crc32cPortable(std::string_view data, uint32_t crc = 0);
 
 struct RaftLogStoreOptions {
   // The column family holding the log; created on Open() when missing.
