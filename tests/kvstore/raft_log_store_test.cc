@@ -279,19 +279,28 @@ TEST_CASE("RaftLogStore reopens with the same state", "[raft_log]") {
   CHECK(term == 3);
 }
 
+namespace {
+
+// Opens `log` in `dir` with a cache of ten entries of 8 data bytes (32 bytes each, counted by
+// raft::EntrySizeBytes) and appends entries 1..50 of that size: the cache then holds 41..50.
+std::vector<raft::Entry> OpenWithTenEntryCache(const TempDir& dir, OpenLog* log) {
+  kvstore::RaftLogStoreOptions options;
+  options.cache_bytes_max = uint64_t{10} * (24 + 8);
+  REQUIRE(log->Reopen(dir.str(), options).ok());
+  std::vector<raft::Entry> ents;
+  for (uint64_t i = 1; i <= 50; ++i) ents.push_back(MakeEntry(1, i, "12345678"));
+  REQUIRE(log->store->Append(ents).ok());
+  return ents;
+}
+
+}  // namespace
+
 TEST_CASE("RaftLogStore serves recent entries from its cache and older ones from RocksDB",
           "[raft_log]") {
   // Goal: the bounded cache holds the tail; reads below it go to disk and still match.
   TempDir dir;
-  kvstore::RaftLogStoreOptions options;
-  options.cache_bytes_max = uint64_t{10} * (24 + 8);  // ten entries of 8 data bytes
   OpenLog log;
-  REQUIRE(log.Reopen(dir.str(), options).ok());
-  std::vector<raft::Entry> ents;
-  for (uint64_t i = 1; i <= 50; ++i) {
-    ents.push_back(MakeEntry(1, i, "12345678"));
-  }
-  REQUIRE(log.store->Append(ents).ok());
+  const std::vector<raft::Entry> ents = OpenWithTenEntryCache(dir, &log);
 
   std::vector<raft::Entry> got;
   REQUIRE(log.store->Entries(41, 51, raft::kNoLimit, &got).ok());
@@ -315,13 +324,8 @@ TEST_CASE("RaftLogStore::IndexKeepingBytes finds the shortest suffix of at least
   // Goal: the byte-based compaction point keeps at least the asked bytes, no more than one
   // entry beyond them, and answers 0 whenever the cache cannot tell.
   TempDir dir;
-  kvstore::RaftLogStoreOptions options;
-  options.cache_bytes_max = uint64_t{10} * (24 + 8);  // ten entries of 32 bytes each
   OpenLog log;
-  REQUIRE(log.Reopen(dir.str(), options).ok());
-  std::vector<raft::Entry> ents;
-  for (uint64_t i = 1; i <= 50; ++i) ents.push_back(MakeEntry(1, i, "12345678"));
-  REQUIRE(log.store->Append(ents).ok());  // the cache now holds 41..50
+  (void)OpenWithTenEntryCache(dir, &log);  // the cache holds 41..50
 
   CHECK(log.store->IndexKeepingBytes(50, 32) == 49);   // one entry is enough
   CHECK(log.store->IndexKeepingBytes(50, 33) == 48);   // 33 bytes need two
