@@ -521,6 +521,7 @@ void Round::StartCluster() {
   // Small raft snapshots so that restarted or partitioned members also catch up by snapshot.
   o.extra_args = {"--snapshot-count=2000"};
   o.env = {{"KVD_SNAPSHOT_CATCHUP_ENTRIES", "500"}, {"KVD_FAILPOINTS_HTTP", "1"}};
+  o.env.insert(o.env.end(), options_.member_env.begin(), options_.member_env.end());
   // Each member's metrics URL carries the failpoint endpoint (fsync-delay, fsync-fail).
   for (std::size_t i = 0; i < n; ++i) {
     o.member_extra_args.push_back(

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tests/robustness/checkers.h"
@@ -63,6 +64,9 @@ struct HarnessOptions {
   std::filesystem::path artifacts_root;
   // Keep the artifacts even when the run passes.
   bool keep_always = false;
+  // Added to every member's environment (after the harness's own variables), e.g. the byte
+  // rule of log compaction (KVD_SNAPSHOT_TRIGGER_BYTES / KVD_SNAPSHOT_CATCHUP_BYTES).
+  std::vector<std::pair<std::string, std::string>> member_env;
 };
 
 struct HarnessResult {
