@@ -78,6 +78,16 @@ struct View {
   const rocksdb::Snapshot* snap = nullptr;
   rocksdb::WriteBatchWithIndex* batch = nullptr;
 
+  // A point lookup of `key` in `cf` at this view (through the batch when there is one).
+  rocksdb::Status Get(rocksdb::ColumnFamilyHandle* cf, std::string_view key,
+                      std::string* out) const {
+    rocksdb::ReadOptions ro;
+    ro.snapshot = snap;
+    const rocksdb::Slice k(key.data(), key.size());
+    return batch != nullptr ? batch->GetFromBatchAndDB(db, ro, cf, k, out)
+                            : db->Get(ro, cf, k, out);
+  }
+
   std::unique_ptr<rocksdb::Iterator> Iter(rocksdb::ColumnFamilyHandle* cf) const {
     rocksdb::ReadOptions ro;
     ro.snapshot = snap;
@@ -491,13 +501,8 @@ struct MvccStore::Impl {
 
   // Reads the value of *ver (a live put) from its kv CF record through `v`; clears value_in_kv.
   Status ReadKvValue(const View& v, Version* ver) const {
-    rocksdb::ReadOptions ro;
-    ro.snapshot = v.snap;
     std::string kv_raw;
-    const std::string kv_key = codec::KvKey(ver->key, ver->main, ver->sub);
-    rocksdb::Status s = v.batch != nullptr
-                            ? v.batch->GetFromBatchAndDB(db(), ro, kv, kv_key, &kv_raw)
-                            : db()->Get(ro, kv, kv_key, &kv_raw);
+    rocksdb::Status s = v.Get(kv, codec::KvKey(ver->key, ver->main, ver->sub), &kv_raw);
     if (s.IsNotFound()) return CorruptMeta("latest entry without its kv record");
     if (!s.ok()) return FromRocks(s, "read kv");
     codec::Record full;
@@ -516,12 +521,8 @@ struct MvccStore::Impl {
                 std::optional<Version>* out) const {
     out->reset();
     if (at_rev >= kMaxRev) {
-      rocksdb::ReadOptions ro;
-      ro.snapshot = v.snap;
       std::string raw;
-      rocksdb::Status s = v.batch != nullptr
-                              ? v.batch->GetFromBatchAndDB(db(), ro, latest, key, &raw)
-                              : db()->Get(ro, latest, key, &raw);
+      rocksdb::Status s = v.Get(latest, key, &raw);
       if (s.IsNotFound()) return Status::Ok();
       if (!s.ok()) return FromRocks(s, "read latest");
       Version ver;

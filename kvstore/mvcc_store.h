@@ -59,8 +59,8 @@ struct StoreOptions {
   // Values longer than this (bytes) are not copied into the latest CF: its record then points
   // at the kv CF's record of the same revision, which a read at the newest revision fetches
   // with one more point lookup. Why: every byte of the latest CF is written again to the WAL,
-  // by a flush and by compactions, so a big value cost three more copies per put (about a
-  // third of the bytes a member wrote per 1 KiB put, docs/performance.md). Small values stay,
+  // by a flush and by compactions, so a big value cost three more copies per put (leaving it
+  // out: 28 % fewer bytes written per 1 KiB put, docs/performance.md). Small values stay,
   // so that reads of them remain one lookup. Each store decides alone (the latest CF is a local
   // index; HashKV reads the kv CF), and records of both kinds may coexist.
   size_t latest_value_bytes_max = 512;

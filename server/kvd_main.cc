@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -78,20 +79,20 @@ int main(int argc, char** argv) {
   }
 
   server::NodeLimits limits;
+  // Environment knobs of NodeLimits until flags exist in server/config: each is read only when
+  // set, as a decimal number.
+  auto env_u64 = [](const char* name, uint64_t* out) {
+    if (const char* v = std::getenv(name); v != nullptr) *out = std::strtoull(v, nullptr, 10);
+  };
   // etcd 3.5's --experimental-snapshot-catchup-entries (entries kept behind a raft snapshot for
-  // slow followers; default 5000). An environment knob until the flag exists in server/config.
-  if (const char* v = std::getenv("KVD_SNAPSHOT_CATCHUP_ENTRIES"); v != nullptr) {
-    const unsigned long long n = std::strtoull(v, nullptr, 10);
-    if (n > 0) limits.log_retain_entries = n;
-  }
-  // The byte rule of NodeLimits (snapshot_trigger_bytes, log_retain_bytes); "0" turns it off,
+  // slow followers; default 5000); 0 keeps the default.
+  uint64_t catchup_entries = 0;
+  env_u64("KVD_SNAPSHOT_CATCHUP_ENTRIES", &catchup_entries);
+  if (catchup_entries > 0) limits.log_retain_entries = catchup_entries;
+  // The byte rule (snapshot_trigger_bytes, log_retain_bytes); a trigger of 0 turns it off,
   // which leaves etcd's entry-count rule alone (for comparisons and tests).
-  if (const char* v = std::getenv("KVD_SNAPSHOT_TRIGGER_BYTES"); v != nullptr) {
-    limits.snapshot_trigger_bytes = std::strtoull(v, nullptr, 10);
-  }
-  if (const char* v = std::getenv("KVD_SNAPSHOT_CATCHUP_BYTES"); v != nullptr) {
-    limits.log_retain_bytes = std::strtoull(v, nullptr, 10);
-  }
+  env_u64("KVD_SNAPSHOT_TRIGGER_BYTES", &limits.snapshot_trigger_bytes);
+  env_u64("KVD_SNAPSHOT_CATCHUP_BYTES", &limits.log_retain_bytes);
   server::KvdServer server(config, limits);
   // A removed member stops like etcd does, through the same path as SIGTERM.
   static std::atomic<bool> removed{false};
