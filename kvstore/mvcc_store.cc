@@ -1312,6 +1312,7 @@ Status MvccStore::Open(Engine* engine, const StoreOptions& options,
   store->current_rev_ = cur;
   store->compact_rev_ = compact;
   store->applied_index_ = applied;
+  store->RefreshSizeEstimate();
   *out = std::move(store);
   return Status::Ok();
 }
@@ -1525,7 +1526,8 @@ Status MvccStore::CheckRequest(const kvdpb::InternalRequest& req) const {
   if (RefusedWhenCorrupt(req) && impl_->CorruptAlarm()) return errors::Corrupt();
   if (AddsData(req)) {
     if (impl_->NoSpaceAlarm()) return errors::NoSpace();
-    if (SizeBytes() + static_cast<int64_t>(req.ByteSizeLong()) > impl_->opts.quota_backend_bytes) {
+    if (SizeEstimateBytes() + static_cast<int64_t>(req.ByteSizeLong()) >
+        impl_->opts.quota_backend_bytes) {
       return errors::NoSpace();
     }
   }
@@ -1678,6 +1680,7 @@ Status MvccStore::Apply(std::span<const ApplyEntry> entries, int64_t now_ms,
     current_rev_.store(m.pending_rev);
     compact_rev_.store(m.pending_compact);
     applied_index_.store(applied);
+    RefreshSizeEstimate();
     if (observer_ != nullptr) {
       for (const auto& [r, evs] : revisions) {
         if (want_events) {
@@ -1818,6 +1821,7 @@ Status MvccStore::CompactStep(size_t max_keys, bool* done) {
   m.cursor = next_cursor;
   if (!next_cursor) m.compact_phys = c;
   *done = !next_cursor.has_value();
+  RefreshSizeEstimate();
   return Status::Ok();
 }
 
@@ -1887,7 +1891,9 @@ Status MvccStore::WriteCheckpoint(const std::function<Status(std::string_view)>&
 
 Status MvccStore::Defragment() {
   RestoreGate::Read read_gate(impl_->restore_gate);
-  return engine_->CompactAll();
+  Status s = engine_->CompactAll();
+  RefreshSizeEstimate();
+  return s;
 }
 
 Status MvccStore::WriteCheckpointFile(const std::string& path) const {
@@ -2122,6 +2128,7 @@ Status MvccStore::RestoreCheckpointFile(const std::string& path) {
   current_rev_ = cur;
   compact_rev_ = compact;
   applied_index_ = applied;
+  RefreshSizeEstimate();
   return Status::Ok();
 }
 

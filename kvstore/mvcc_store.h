@@ -125,6 +125,18 @@ class MvccStore : public History {
   // deterministic ones (so every member refuses the same entries).
   Status CheckRequest(const kvdpb::InternalRequest& req) const;
   int64_t SizeBytes() const { return engine_->SizeBytes(); }
+  // SizeBytes() as of the last refresh: the quota check reads this instead of asking RocksDB
+  // for ~20 properties per request (1.5 % of a member's CPU at 1,000 clients). Refreshed after
+  // every apply batch, compaction step, defragment and restore, at open, and by
+  // RefreshSizeEstimate (the node calls it every tick, so space freed by RocksDB's background
+  // compactions shows within a tick). etcd's quota reads bbolt's size, which also moves only
+  // at its commits. Any thread.
+  int64_t SizeEstimateBytes() const { return size_estimate_bytes_.load(); }
+  int64_t RefreshSizeEstimate() {
+    const int64_t b = engine_->SizeBytes();
+    size_estimate_bytes_.store(b);
+    return b;
+  }
   int64_t SizeInUseBytes() const { return engine_->SizeInUseBytes(); }
   // Active alarms (persisted, replicated through AlarmRequest entries).
   std::vector<etcdserverpb::AlarmMember> Alarms() const;
@@ -201,6 +213,7 @@ class MvccStore : public History {
   std::atomic<int64_t> current_rev_{1};
   std::atomic<int64_t> compact_rev_{0};
   std::atomic<uint64_t> applied_index_{0};
+  std::atomic<int64_t> size_estimate_bytes_{0};  // SizeEstimateBytes()
   HistoryObserver* observer_ = nullptr;
 };
 

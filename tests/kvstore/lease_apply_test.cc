@@ -305,6 +305,40 @@ std::vector<fs::path> FilesMatching(const std::string& dir, const std::string& p
 }
 }  // namespace
 
+TEST_CASE("quota: the cached size follows applied writes and space freed by defragment",
+          "[quota]") {
+  // Goal: CheckRequest reads a size refreshed per apply batch, not per request; writes must still
+  // reach NOSPACE, and freed space must let writes in again.
+  kvstore::StoreOptions o;
+  o.quota_backend_bytes = 8 << 20;
+  TestStore s(o);
+  const int64_t at_open = s->SizeEstimateBytes();
+  CHECK(at_open > 0);
+  CHECK(at_open < o.quota_backend_bytes);
+  const std::string value(4096, 'v');
+  bool refused = false;
+  int written = 0;
+  for (; written < 10'000 && !refused; ++written) {
+    auto req = PutReq("k" + std::to_string(written), value);
+    if (s->CheckRequest(req) == errors::NoSpace()) {
+      refused = true;
+      CHECK(s->SizeEstimateBytes() + static_cast<int64_t>(req.ByteSizeLong()) >
+            o.quota_backend_bytes);
+      break;
+    }
+    REQUIRE(s.Do(req).ok());
+  }
+  REQUIRE(refused);  // without a refresh per apply the estimate would stay at its open value
+  CHECK(written > 100);
+  CHECK(s->SizeEstimateBytes() == s->SizeBytes());  // refreshed by the last apply
+  REQUIRE(s.Do(DelReq("k", "l")).ok());
+  REQUIRE(s.Do(kvtest::CompactReq(s->CurrentRevision())).ok());
+  REQUIRE(s->Defragment().ok());
+  INFO("after defragment: " << s->SizeEstimateBytes() << " bytes");
+  CHECK(s->SizeEstimateBytes() < o.quota_backend_bytes / 2);
+  CHECK(s->CheckRequest(PutReq("k0", value)).ok());
+}
+
 TEST_CASE("bad input: corrupt SST or MANIFEST gives a clear status naming the file", "[badinput]") {
   // Goal: damage in the data dir is reported at open with the file name, never a crash.
   const bool manifest = GENERATE(false, true);
