@@ -7,6 +7,8 @@
 # /proc/<pid>/task/*/{stat,status}.
 # Usage: bench/write-cpu-by-thread.sh [N]     (default 50000)
 #        CLIENTS=1 bench/write-cpu-by-thread.sh 5000   (one client, one connection, to the leader)
+#        CLIENTS=1000 CONNS=100 bench/write-cpu-by-thread.sh 200000   (connections: default
+#        min(CLIENTS, 10))
 # Binaries: $KVD_BIN (build/server/kvd), $KVBENCH_BIN (build/bench/kvbench/kvbench), etcdctl.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,8 +21,9 @@ trap 'cluster clean >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
 cluster start >/dev/null
 ep=127.0.0.1:2379,127.0.0.1:22379,127.0.0.1:32379
 clients=${CLIENTS:-100}
+conns=${CONNS:-$((clients < 10 ? clients : 10))}
 put() {  # total [endpoints]
-  "$kvbench" put --endpoints "${2:-$ep}" --clients "$clients" --conns $((clients < 10 ? clients : 10)) \
+  "$kvbench" put --endpoints "${2:-$ep}" --clients "$clients" --conns "$conns" \
     --key-size 8 --val-size 256 --key-space-size 100000 --no-progress --total "$1"
 }
 put 10000 >/dev/null

@@ -26,12 +26,7 @@ class MetricsInterceptor final : public grpc::experimental::Interceptor {
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
-      const int code = static_cast<int>(methods->GetSendStatus().error_code());
-      if (code >= 0 && code < static_cast<int>(metrics_->handled.size())) {
-        metrics_->handled[static_cast<size_t>(code)]->Inc();
-      }
-      const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start_;
-      metrics_->handling_seconds->Observe(took.count());
+      metrics_->Finished(static_cast<int>(methods->GetSendStatus().error_code()), start_);
     }
     methods->Proceed();
   }
@@ -43,8 +38,16 @@ class MetricsInterceptor final : public grpc::experimental::Interceptor {
 
 }  // namespace
 
-GrpcMetricsInterceptorFactory::GrpcMetricsInterceptorFactory(
-    EtcdMetrics* metrics, const std::vector<std::string>& services) {
+void GrpcMethodMetrics::Finished(int code, std::chrono::steady_clock::time_point started_at) const {
+  if (code >= 0 && code < static_cast<int>(handled.size())) {
+    handled[static_cast<size_t>(code)]->Inc();
+  }
+  const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started_at;
+  handling_seconds->Observe(took.count());
+}
+
+GrpcMethodTable::GrpcMethodTable(EtcdMetrics* metrics, const std::vector<std::string>& services,
+                                 const std::vector<std::string>& handler_metered) {
   const auto* pool = google::protobuf::DescriptorPool::generated_pool();
   for (const std::string& service_name : services) {
     const google::protobuf::ServiceDescriptor* service = pool->FindServiceByName(service_name);
@@ -63,20 +66,25 @@ GrpcMetricsInterceptorFactory::GrpcMetricsInterceptorFactory(
       methods_["/" + service_name + "/" + m.name()] = gm;
     }
   }
+  for (const std::string& name : handler_metered) {
+    auto it = methods_.find(name);
+    SERVER_CHECK(it != methods_.end(), "handler-metered method %s is not served", name.c_str());
+    it->second.metered_by_handler = true;
+  }
 }
 
-const GrpcMethodMetrics* GrpcMetricsInterceptorFactory::Find(const char* full_method) const {
-  if (full_method == nullptr) return nullptr;
-  auto it = methods_.find(std::string_view(full_method));
+const GrpcMethodMetrics* GrpcMethodTable::Find(std::string_view full_method) const {
+  auto it = methods_.find(full_method);
   return it == methods_.end() ? nullptr : &it->second;
 }
 
 grpc::experimental::Interceptor* GrpcMetricsInterceptorFactory::CreateServerInterceptor(
     grpc::experimental::ServerRpcInfo* info) {
-  const GrpcMethodMetrics* m = Find(info->method());
+  if (info->method() == nullptr) return nullptr;
+  const GrpcMethodMetrics* m = table_->Find(info->method());
   // Unknown methods (answered Unimplemented by gRPC itself) are not counted, as in
   // go-grpc-prometheus, whose labels come from the registered services only.
-  return m == nullptr ? nullptr : new MetricsInterceptor(m);
+  return m == nullptr || m->metered_by_handler ? nullptr : new MetricsInterceptor(m);
 }
 
 std::vector<std::string> EtcdClientServices() {

@@ -113,7 +113,9 @@ Status KvdServer::Start() {
   node_->Start();
   if (corrupt_checker_) corrupt_checker_->Start();
 
-  kv_ = std::make_unique<KvService>(node_.get());
+  grpc_methods_ = std::make_unique<GrpcMethodTable>(etcd_metrics_.get(), EtcdClientServices(),
+                                                    KvService::MeteredMethods());
+  kv_ = std::make_unique<KvService>(node_.get(), grpc_methods_.get());
   maintenance_ = std::make_unique<MaintenanceService>(node_.get());
   cluster_ = std::make_unique<ClusterService>(node_.get());
   lease_ = std::make_unique<LeaseService>(node_.get());
@@ -134,8 +136,7 @@ Status KvdServer::Start() {
     b.RegisterService(watch_.get());
     b.RegisterService(auth_.get());
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> icpt;
-    icpt.push_back(
-        std::make_unique<GrpcMetricsInterceptorFactory>(etcd_metrics_.get(), EtcdClientServices()));
+    icpt.push_back(std::make_unique<GrpcMetricsInterceptorFactory>(grpc_methods_.get()));
     b.experimental().SetInterceptorCreators(std::move(icpt));
     // etcd: max receive = --max-request-bytes + 512 KiB (gRPC overhead); max send unlimited.
     b.SetMaxReceiveMessageSize(static_cast<int>(config_.max_request_bytes + 512 * 1024));

@@ -64,6 +64,7 @@ class KvdServer {
   std::unique_ptr<grpc::Server> client_server_;
   std::unique_ptr<MetricsRegistry> metrics_;
   std::unique_ptr<EtcdMetrics> etcd_metrics_;
+  std::unique_ptr<GrpcMethodTable> grpc_methods_;  // series of the client services' methods
   std::vector<std::unique_ptr<HttpServer>> http_;
   std::function<void()> on_removed_;
   bool stopped_ = false;

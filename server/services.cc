@@ -24,12 +24,31 @@ bool RefuseOnLearner(Node* node, grpc::ServerUnaryReactor* r) {
 
 namespace {
 
+// A unary call's reactor and its meter (counting nothing unless the method is handler-metered,
+// grpc_metrics.h). Every way a helper below finishes a call goes through Finish, so a metered
+// call is counted exactly once. Copyable: the callbacks that finish the call capture it.
+struct Reply {
+  grpc::ServerUnaryReactor* reactor;
+  RpcMeter meter;
+  void Finish(const grpc::Status& status) const {
+    meter.Finished(status);
+    reactor->Finish(status);
+  }
+};
+
+Reply StartReply(grpc::CallbackServerContext* ctx, const GrpcMethodMetrics* metered) {
+  return Reply{ctx->DefaultReactor(), RpcMeter(metered)};
+}
+
 // etcdctl's watch and keep-alive loops send "hasleader: true": etcd then refuses to serve
 // without a leader instead of waiting. Also refuses every request on a learner unless
-// `learner_ok`.
-bool RequireLeader(Node* node, grpc::CallbackServerContext* ctx, grpc::ServerUnaryReactor* r,
-                   bool learner_ok = false) {
-  if (!learner_ok && RefuseOnLearner(node, r)) return false;
+// `learner_ok`. R: grpc::ServerUnaryReactor or Reply.
+template <typename R>
+bool RequireLeader(Node* node, grpc::CallbackServerContext* ctx, R* r, bool learner_ok = false) {
+  if (!learner_ok && node->is_learner()) {
+    r->Finish(ToGrpc(errors::NotSupportedForLearner()));
+    return false;
+  }
   const auto& md = ctx->client_metadata();
   auto it = md.find("hasleader");
   if (it != md.end() && it->second == "true" && node->leader() == 0) {
@@ -50,50 +69,71 @@ void RaiseNoSpaceAlarm(Node* node) {
 }
 
 // Proposes `req` and answers with pick(applied response) once this member applied it.
+// `metered`: the method's series when its handler counts it (KvService), else null.
 template <typename Resp, typename Pick>
 grpc::ServerUnaryReactor* ProposeAndReply(Node* node, grpc::CallbackServerContext* ctx,
-                                          kvdpb::InternalRequest req, Resp* resp, Pick pick) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  if (!RequireLeader(node, ctx, reactor)) return reactor;
+                                          kvdpb::InternalRequest req, Resp* resp, Pick pick,
+                                          const GrpcMethodMetrics* metered = nullptr) {
+  const Reply reply = StartReply(ctx, metered);
+  if (!RequireLeader(node, ctx, &reply)) return reply.reactor;
   kvstore::Status s = node->store().CheckRequest(req);
   if (!s.ok()) {
     if (s == kvstore::errors::NoSpace()) RaiseNoSpaceAlarm(node);
-    reactor->Finish(ToGrpc(s));
-    return reactor;
+    reply.Finish(ToGrpc(s));
+    return reply.reactor;
   }
-  node->Propose(std::move(req), [node, resp, reactor, pick](const kvstore::Status& st,
-                                                            kvdpb::InternalResponse* out) {
-    if (!st.ok()) {
-      reactor->Finish(ToGrpc(st));
-      return;
-    }
-    resp->Swap(pick(out));
-    node->FillHeader(resp->mutable_header());
-    reactor->Finish(grpc::Status::OK);
-  });
-  return reactor;
+  node->Propose(std::move(req),
+                [node, resp, reply, pick](const kvstore::Status& st, kvdpb::InternalResponse* out) {
+                  if (!st.ok()) {
+                    reply.Finish(ToGrpc(st));
+                    return;
+                  }
+                  resp->Swap(pick(out));
+                  node->FillHeader(resp->mutable_header());
+                  reply.Finish(grpc::Status::OK);
+                });
+  return reply.reactor;
 }
 
 // Runs serve() once a linearizable read may be served (on a read worker), or at once when
-// `serializable`. `learner_ok`: served on a learner too.
+// `serializable`. `learner_ok`: served on a learner too. `metered`: as for ProposeAndReply.
 template <typename Serve>
 grpc::ServerUnaryReactor* ReadAndReply(Node* node, grpc::CallbackServerContext* ctx,
-                                       bool serializable, Serve serve, bool learner_ok = false) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  if (!RequireLeader(node, ctx, reactor, learner_ok)) return reactor;
+                                       bool serializable, Serve serve, bool learner_ok = false,
+                                       const GrpcMethodMetrics* metered = nullptr) {
+  const Reply reply = StartReply(ctx, metered);
+  if (!RequireLeader(node, ctx, &reply, learner_ok)) return reply.reactor;
   if (serializable) {
-    reactor->Finish(ToGrpc(serve()));
-    return reactor;
+    reply.Finish(ToGrpc(serve()));
+    return reply.reactor;
   }
-  node->ReadIndex([reactor, serve](const kvstore::Status& s) {
-    reactor->Finish(ToGrpc(s.ok() ? serve() : s));
-  });
-  return reactor;
+  node->ReadIndex(
+      [reply, serve](const kvstore::Status& s) { reply.Finish(ToGrpc(s.ok() ? serve() : s)); });
+  return reply.reactor;
 }
 
 }  // namespace
 
 // ---- KV ---------------------------------------------------------------------------------------
+
+std::vector<std::string> KvService::MeteredMethods() {
+  return {"/etcdserverpb.KV/Range", "/etcdserverpb.KV/Put", "/etcdserverpb.KV/DeleteRange",
+          "/etcdserverpb.KV/Txn"};
+}
+
+KvService::KvService(Node* node, const GrpcMethodTable* methods) : node_(node) {
+  const auto find = [methods](std::string_view name) {
+    const GrpcMethodMetrics* m = methods == nullptr ? nullptr : methods->Find(name);
+    SERVER_CHECK(methods == nullptr || (m != nullptr && m->metered_by_handler),
+                 "%s must be in the method table as handler-metered", std::string(name).c_str());
+    return m;
+  };
+  const std::vector<std::string> names = MeteredMethods();
+  range_metrics_ = find(names[0]);
+  put_metrics_ = find(names[1]);
+  delete_range_metrics_ = find(names[2]);
+  txn_metrics_ = find(names[3]);
+}
 
 grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,
                                            const etcdserverpb::RangeRequest* req,
@@ -108,7 +148,7 @@ grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,
         if (s.ok()) node->FillHeader(resp->mutable_header());
         return s;
       },
-      /*learner_ok=*/req->serializable());
+      /*learner_ok=*/req->serializable(), range_metrics_);
 }
 
 grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* ctx,
@@ -116,8 +156,9 @@ grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* ctx,
                                          etcdserverpb::PutResponse* resp) {
   kvdpb::InternalRequest r;
   *r.mutable_put() = *req;
-  return ProposeAndReply(node_, ctx, std::move(r), resp,
-                         [](kvdpb::InternalResponse* out) { return out->mutable_put(); });
+  return ProposeAndReply(
+      node_, ctx, std::move(r), resp,
+      [](kvdpb::InternalResponse* out) { return out->mutable_put(); }, put_metrics_);
 }
 
 grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* ctx,
@@ -125,8 +166,10 @@ grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* ct
                                                  etcdserverpb::DeleteRangeResponse* resp) {
   kvdpb::InternalRequest r;
   *r.mutable_delete_range() = *req;
-  return ProposeAndReply(node_, ctx, std::move(r), resp,
-                         [](kvdpb::InternalResponse* out) { return out->mutable_delete_range(); });
+  return ProposeAndReply(
+      node_, ctx, std::move(r), resp,
+      [](kvdpb::InternalResponse* out) { return out->mutable_delete_range(); },
+      delete_range_metrics_);
 }
 
 grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
@@ -142,16 +185,20 @@ grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
       }
     }
     Node* node = node_;
-    return ReadAndReply(node_, ctx, serializable, [node, req, resp] {
-      kvstore::Status s = node->store().ReadOnlyTxn(*req, resp);
-      if (s.ok()) node->FillHeader(resp->mutable_header());
-      return s;
-    });
+    return ReadAndReply(
+        node_, ctx, serializable,
+        [node, req, resp] {
+          kvstore::Status s = node->store().ReadOnlyTxn(*req, resp);
+          if (s.ok()) node->FillHeader(resp->mutable_header());
+          return s;
+        },
+        /*learner_ok=*/false, txn_metrics_);
   }
   kvdpb::InternalRequest r;
   *r.mutable_txn() = *req;
-  return ProposeAndReply(node_, ctx, std::move(r), resp,
-                         [](kvdpb::InternalResponse* out) { return out->mutable_txn(); });
+  return ProposeAndReply(
+      node_, ctx, std::move(r), resp,
+      [](kvdpb::InternalResponse* out) { return out->mutable_txn(); }, txn_metrics_);
 }
 
 grpc::ServerUnaryReactor* KvService::Compact(grpc::CallbackServerContext* ctx,

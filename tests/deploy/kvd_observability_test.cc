@@ -66,6 +66,44 @@ TEST_CASE("a kvd member serves etcd's metrics, probes and JSON logs", "[observab
     etcdserverpb::RangeResponse resp;
     REQUIRE(kv->Range(&ctx, req, &resp).error_code() == grpc::StatusCode::OUT_OF_RANGE);
   }
+  {
+    // No key: refused before proposing (etcd's "key is not provided", InvalidArgument).
+    grpc::ClientContext ctx;
+    ctx.set_deadline(kvtest::DeadlineIn(milliseconds(5000)));
+    etcdserverpb::PutRequest req;
+    etcdserverpb::PutResponse resp;
+    REQUIRE(kv->Put(&ctx, req, &resp).error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  for (const bool read_only : {false, true}) {
+    // Txn is counted by its handler on both of its paths (proposed, and read through ReadIndex).
+    grpc::ClientContext ctx;
+    ctx.set_deadline(kvtest::DeadlineIn(milliseconds(5000)));
+    etcdserverpb::TxnRequest req;
+    if (read_only) {
+      req.add_success()->mutable_request_range()->set_key("obs/0");
+    } else {
+      req.add_success()->mutable_request_put()->set_key("obs/txn");
+    }
+    etcdserverpb::TxnResponse resp;
+    REQUIRE(kv->Txn(&ctx, req, &resp).ok());
+  }
+  {
+    // Maintenance methods are counted by the interceptor.
+    grpc::ClientContext ctx;
+    ctx.set_deadline(kvtest::DeadlineIn(milliseconds(5000)));
+    etcdserverpb::StatusResponse st;
+    REQUIRE(etcdserverpb::Maintenance::NewStub(channel)
+                ->Status(&ctx, etcdserverpb::StatusRequest(), &st)
+                .ok());
+  }
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(kvtest::DeadlineIn(milliseconds(5000)));
+    etcdserverpb::DeleteRangeRequest req;
+    req.set_key("obs/txn");
+    etcdserverpb::DeleteRangeResponse resp;
+    REQUIRE(kv->DeleteRange(&ctx, req, &resp).ok());
+  }
 
   const kvtest::HttpReply metrics = kvtest::HttpGet(metrics_port, "/metrics");
   REQUIRE(metrics.status == 200);
@@ -75,10 +113,25 @@ TEST_CASE("a kvd member serves etcd's metrics, probes and JSON logs", "[observab
   const std::string range =
       "grpc_method=\"Range\",grpc_service=\"etcdserverpb.KV\",grpc_type=\"unary\"";
   // The ready probe of the harness also calls Range, so Range counts are lower bounds.
-  CHECK(SeriesValue(m, "grpc_server_started_total{" + put + "}") == 3);
+  CHECK(SeriesValue(m, "grpc_server_started_total{" + put + "}") == 4);
   CHECK(SeriesValue(m, "grpc_server_handled_total{grpc_code=\"OK\"," + put + "}") == 3);
+  CHECK(SeriesValue(m, "grpc_server_handled_total{grpc_code=\"InvalidArgument\"," + put + "}") ==
+        1);
   CHECK(SeriesValue(m, "grpc_server_handled_total{grpc_code=\"Unavailable\"," + put + "}") == 0);
-  CHECK(SeriesValue(m, "grpc_server_handling_seconds_count{" + put + "}") == 3);
+  CHECK(SeriesValue(m, "grpc_server_handling_seconds_count{" + put + "}") == 4);
+  for (const char* method : {"Txn", "DeleteRange"}) {
+    const std::string labels = std::string("grpc_method=\"") + method +
+                               "\",grpc_service=\"etcdserverpb.KV\",grpc_type=\"unary\"";
+    const double calls = std::string(method) == "Txn" ? 2 : 1;
+    CHECK(SeriesValue(m, "grpc_server_started_total{" + labels + "}") == calls);
+    CHECK(SeriesValue(m, "grpc_server_handled_total{grpc_code=\"OK\"," + labels + "}") == calls);
+    CHECK(SeriesValue(m, "grpc_server_handling_seconds_count{" + labels + "}") == calls);
+  }
+  // A method counted by the interceptor (not by its handler) is still counted (the harness may
+  // call Status too).
+  CHECK(SeriesValue(m,
+                    "grpc_server_handled_total{grpc_code=\"OK\",grpc_method=\"Status\","
+                    "grpc_service=\"etcdserverpb.Maintenance\",grpc_type=\"unary\"}") >= 1);
   CHECK(SeriesValue(m, "grpc_server_handled_total{grpc_code=\"OutOfRange\"," + range + "}") == 1);
   // Streams are labelled with their type (series exist before the first call).
   CHECK(SeriesValue(m,
@@ -89,7 +142,7 @@ TEST_CASE("a kvd member serves etcd's metrics, probes and JSON logs", "[observab
                     "\"etcdserverpb.Maintenance\",grpc_type=\"server_stream\"}") == 0);
   CHECK(SeriesValue(m, "etcd_server_has_leader") == 1);
   CHECK(SeriesValue(m, "etcd_server_is_leader") == 1);
-  CHECK(SeriesValue(m, "etcd_debugging_mvcc_current_revision") == 4);
+  CHECK(SeriesValue(m, "etcd_debugging_mvcc_current_revision") == 6);  // 3 puts, txn, delete
   for (const char* family :
        {"etcd_server_leader_changes_seen_total", "etcd_server_proposals_committed_total",
         "etcd_server_proposals_applied_total", "etcd_server_proposals_pending",
