@@ -1680,7 +1680,7 @@ Status MvccStore::Apply(std::span<const ApplyEntry> entries, int64_t now_ms,
     current_rev_.store(m.pending_rev);
     compact_rev_.store(m.pending_compact);
     applied_index_.store(applied);
-    RefreshSizeEstimate();
+    if (m.opts.quota_backend_bytes != std::numeric_limits<int64_t>::max()) RefreshSizeEstimate();
     if (observer_ != nullptr) {
       for (const auto& [r, evs] : revisions) {
         if (want_events) {

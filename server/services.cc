@@ -16,12 +16,6 @@ grpc::Status ToGrpc(const kvstore::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(static_cast<int>(s.code())), s.message());
 }
 
-bool RefuseOnLearner(Node* node, grpc::ServerUnaryReactor* r) {
-  if (!node->is_learner()) return false;
-  r->Finish(ToGrpc(errors::NotSupportedForLearner()));
-  return true;
-}
-
 namespace {
 
 // A unary call's reactor and its meter (counting nothing unless the method is handler-metered,
@@ -45,10 +39,7 @@ Reply StartReply(grpc::CallbackServerContext* ctx, const GrpcMethodMetrics* mete
 // `learner_ok`. R: grpc::ServerUnaryReactor or Reply.
 template <typename R>
 bool RequireLeader(Node* node, grpc::CallbackServerContext* ctx, R* r, bool learner_ok = false) {
-  if (!learner_ok && node->is_learner()) {
-    r->Finish(ToGrpc(errors::NotSupportedForLearner()));
-    return false;
-  }
+  if (!learner_ok && RefuseOnLearner(node, r)) return false;
   const auto& md = ctx->client_metadata();
   auto it = md.find("hasleader");
   if (it != md.end() && it->second == "true" && node->leader() == 0) {
@@ -116,9 +107,15 @@ grpc::ServerUnaryReactor* ReadAndReply(Node* node, grpc::CallbackServerContext* 
 
 // ---- KV ---------------------------------------------------------------------------------------
 
+namespace {
+constexpr const char* kRangeMethod = "/etcdserverpb.KV/Range";
+constexpr const char* kPutMethod = "/etcdserverpb.KV/Put";
+constexpr const char* kDeleteRangeMethod = "/etcdserverpb.KV/DeleteRange";
+constexpr const char* kTxnMethod = "/etcdserverpb.KV/Txn";
+}  // namespace
+
 std::vector<std::string> KvService::MeteredMethods() {
-  return {"/etcdserverpb.KV/Range", "/etcdserverpb.KV/Put", "/etcdserverpb.KV/DeleteRange",
-          "/etcdserverpb.KV/Txn"};
+  return {kRangeMethod, kPutMethod, kDeleteRangeMethod, kTxnMethod};
 }
 
 KvService::KvService(Node* node, const GrpcMethodTable* methods) : node_(node) {
@@ -128,11 +125,10 @@ KvService::KvService(Node* node, const GrpcMethodTable* methods) : node_(node) {
                  "%s must be in the method table as handler-metered", std::string(name).c_str());
     return m;
   };
-  const std::vector<std::string> names = MeteredMethods();
-  range_metrics_ = find(names[0]);
-  put_metrics_ = find(names[1]);
-  delete_range_metrics_ = find(names[2]);
-  txn_metrics_ = find(names[3]);
+  range_metrics_ = find(kRangeMethod);
+  put_metrics_ = find(kPutMethod);
+  delete_range_metrics_ = find(kDeleteRangeMethod);
+  txn_metrics_ = find(kTxnMethod);
 }
 
 grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,

@@ -21,13 +21,19 @@ namespace server {
 // kvstore::Status codes are numbered like gRPC's.
 grpc::Status ToGrpc(const kvstore::Status& s);
 // Finishes `r` with etcd's "rpc not supported for learner" and returns true when this member is
-// a learner (etcd serves only serializable Range and Status there).
-bool RefuseOnLearner(Node* node, grpc::ServerUnaryReactor* r);
+// a learner (etcd serves only serializable Range and Status there). R: anything with
+// Finish(grpc::Status), e.g. grpc::ServerUnaryReactor.
+template <typename R>
+bool RefuseOnLearner(Node* node, R* r) {
+  if (!node->is_learner()) return false;
+  r->Finish(ToGrpc(errors::NotSupportedForLearner()));
+  return true;
+}
 
 class KvService final : public etcdserverpb::KV::CallbackService {
  public:
-  // The methods this service counts itself in the gRPC metrics (the interceptor's per-call
-  // hooks were a sixth of the gRPC threads' CPU per Put): Range, Put, DeleteRange, Txn.
+  // The methods this service counts itself in the gRPC metrics (grpc_metrics.h says why):
+  // Range, Put, DeleteRange, Txn.
   static std::vector<std::string> MeteredMethods();
   // `methods`: the table those are marked handler-metered in (checked); null counts nothing.
   // It must outlive every RPC.
