@@ -16,9 +16,10 @@ n=${1:-10000}
 port=${PORT:-2379}
 work=$(mktemp -d /tmp/kvd-instructions-XXXXXX)
 echo "work dir $work"
-pid=""
+# run() executes in a command substitution (a subshell): the member's pid goes to a file so that
+# an interrupted run does not leave valgrind and kvd behind.
 cleanup() {
-  [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null || true
+  if [ -f "$work/pid" ]; then kill -9 "$(cat "$work/pid")" 2>/dev/null || true; fi
   [ "${KEEP:-0}" = 1 ] || rm -rf "$work"
 }
 trap cleanup EXIT
@@ -31,19 +32,26 @@ run() {  # label puts: prints the total instructions of one member's life
     --initial-advertise-peer-urls "http://127.0.0.1:$((port + 1))" \
     --initial-cluster "m0=http://127.0.0.1:$((port + 1))" \
     --experimental-corrupt-check-time=0s >"$d/log" 2>&1 &
-  pid=$!
-  local i
+  local pid=$! i healthy=0
+  echo "$pid" >"$work/pid"
   for i in $(seq 1 120); do
-    ETCDCTL_API=3 etcdctl --endpoints "$ep" endpoint health >/dev/null 2>&1 && break
+    if ETCDCTL_API=3 etcdctl --endpoints "$ep" endpoint health >/dev/null 2>&1; then
+      healthy=1
+      break
+    fi
     sleep 1
   done
+  if [ "$healthy" != 1 ]; then
+    echo "kvd under valgrind did not become healthy (log: $d/log)" >&2
+    exit 1
+  fi
   if [ "$2" -gt 0 ]; then
     "$kvbench" put --endpoints "$ep" --no-progress --clients 100 --conns 10 --key-size 8 \
       --val-size 256 --key-space-size 100000 --total "$2" >"$d/kvbench.out"
   fi
   kill -TERM "$pid"
   wait "$pid" || true
-  pid=""
+  rm -f "$work/pid"
   awk '/^summary:/ {print $2}' "$d/callgrind.out"
 }
 with=$(run puts "$n")

@@ -120,8 +120,8 @@ std::vector<std::string> KvService::MeteredMethods() {
 
 KvService::KvService(Node* node, const GrpcMethodTable* methods) : node_(node) {
   const auto find = [methods](std::string_view name) {
-    const GrpcMethodMetrics* m = methods == nullptr ? nullptr : methods->Find(name);
-    SERVER_CHECK(methods == nullptr || (m != nullptr && m->metered_by_handler),
+    const GrpcMethodMetrics* m = methods->Find(name);
+    SERVER_CHECK(m != nullptr && m->metered_by_handler,
                  "%s must be in the method table as handler-metered", std::string(name).c_str());
     return m;
   };

@@ -35,8 +35,8 @@ class KvService final : public etcdserverpb::KV::CallbackService {
   // The methods this service counts itself in the gRPC metrics (grpc_metrics.h says why):
   // Range, Put, DeleteRange, Txn.
   static std::vector<std::string> MeteredMethods();
-  // `methods`: the table those are marked handler-metered in (checked); null counts nothing.
-  // It must outlive every RPC.
+  // `methods`: the table those are marked handler-metered in (checked). Not null; it must
+  // outlive every RPC.
   KvService(Node* node, const GrpcMethodTable* methods);
   grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* ctx,
                                   const etcdserverpb::RangeRequest* req,
